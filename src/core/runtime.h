@@ -1,0 +1,30 @@
+#pragma once
+// Process-wide set-up done once at start: threads, allocator, device, seeds.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace avtrain::core {
+
+struct RuntimeInfo {
+  int threads = 1;
+  std::string torch_version;
+  bool cuda_available = false;
+  int cuda_devices = 0;
+};
+
+// Sets LibTorch's intra-op threads from the hardware (AVTRAIN_THREADS overrides; LibTorch starts
+// at 1) and keeps freed large blocks in the process (glibc otherwise returns blocks over 32 MB to the
+// OS and zero-fills them again on reuse, which nearly doubled a CPU training step).
+RuntimeInfo initialize_runtime();
+
+// "cpu", "cuda" or "cuda:N"; throws core::InvalidInput naming the value when unknown or unavailable.
+torch::Device parse_device(std::string_view text);
+
+// Seeds LibTorch's CPU (and CUDA, when present) generators.
+void seed_everything(uint64_t seed);
+
+}  // namespace avtrain::core
