@@ -1,0 +1,76 @@
+// avtrain: one binary, subcommands registered by src/cli/*_command.cpp.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/runtime.h"
+
+namespace avtrain::cli {
+namespace {
+
+std::vector<CommandSpec>& registry() {
+  static std::vector<CommandSpec> commands;
+  return commands;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"avtrain: audio+video IC-LoRA trainer and service for LTX-2.3"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(AVTRAIN_VERSION));
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (also AVTRAIN_LOG_LEVEL)");
+
+  auto commands = registered_commands();
+  std::sort(commands.begin(), commands.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::vector<std::pair<CLI::App*, Action>> actions;
+  for (const auto& spec : commands) {
+    auto* command = app.add_subcommand(spec.name, spec.description);
+    actions.emplace_back(command, spec.add(*command));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  if (!log_level.empty()) core::set_log_level(log_level);
+  core::initialize_runtime();
+  for (auto& [command, action] : actions) {
+    if (command->parsed()) return action();
+  }
+  return 1;
+}
+
+}  // namespace
+
+bool register_command(CommandSpec spec) {
+  registry().push_back(std::move(spec));
+  return true;
+}
+
+const std::vector<CommandSpec>& registered_commands() { return registry(); }
+
+}  // namespace avtrain::cli
+
+int main(int argc, char** argv) {
+  using namespace avtrain;
+  try {
+    return cli::run(argc, argv);
+  } catch (const core::Error& error) {
+    // Invalid input and dataset rejections print their 422 body on stdout for scripts.
+    if (error.http_status() == 422) std::cout << error.detail_json() << std::endl;
+    core::logger("cli").error("{}", error.what());
+    return error.exit_code();
+  } catch (const c10::Error& error) {
+    core::logger("cli").error("internal error: {}", error.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& error) {
+    core::logger("cli").error("internal error: {}", error.what());
+    return 1;
+  }
+}
