@@ -1,0 +1,157 @@
+#include "train/lora.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "models/layers/linear.h"
+#include "testing/temp_dir.h"
+
+namespace avtrain::train {
+namespace {
+
+using models::Linear;
+using models::WeightSource;
+
+// A miniature of the transformer's module tree: two blocks with video and audio attention, an FFN
+// and a top-level projection, so that PEFT's name matching meets the same paths.
+struct Attention : torch::nn::Module {
+  Attention(const WeightSource& w, int64_t dim) {
+    to_q = register_module("to_q", Linear(w.at("to_q"), dim, dim));
+    to_k = register_module("to_k", Linear(w.at("to_k"), dim, dim));
+    to_out_0 = Linear(w.at("to_out.0"), dim, dim);
+    register_module("to_out", torch::nn::ModuleList(to_out_0));
+  }
+  Linear to_q{nullptr}, to_k{nullptr}, to_out_0{nullptr};
+};
+struct Block : torch::nn::Module {
+  Block(const WeightSource& w, int64_t dim) {
+    attn1 = register_module("attn1", std::make_shared<Attention>(w.at("attn1"), dim));
+    audio_attn1 = register_module("audio_attn1", std::make_shared<Attention>(w.at("audio_attn1"), dim));
+    ff = register_module("ff", Linear(w.at("ff"), dim, dim));
+  }
+  std::shared_ptr<Attention> attn1, audio_attn1;
+  Linear ff{nullptr};
+};
+struct Toy : torch::nn::Module {
+  explicit Toy(const WeightSource& w, int64_t dim = 6) {
+    auto list = torch::nn::ModuleList();
+    for (int i = 0; i < 2; ++i) list->push_back(std::make_shared<Block>(w.at("transformer_blocks").at(std::to_string(i)), dim));
+    blocks = register_module("transformer_blocks", list);
+    proj_out = register_module("proj_out", Linear(w.at("proj_out"), dim, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    for (const auto& module : *blocks) {
+      auto& block = *module->as<Block>();
+      x = block.attn1->to_out_0(block.attn1->to_q(x) + block.attn1->to_k(x));
+      x = x + block.audio_attn1->to_out_0(block.audio_attn1->to_q(x) * block.audio_attn1->to_k(x));
+      x = block.ff(x);
+    }
+    return proj_out(x);
+  }
+  torch::nn::ModuleList blocks{nullptr};
+  Linear proj_out{nullptr};
+};
+
+std::vector<std::string> paths(const LoraSet& set) {
+  std::vector<std::string> result;
+  for (const auto& adapter : set.adapters()) result.push_back(adapter.path);
+  return result;
+}
+
+TEST(LoraTargets, MatchLikePeftOnWholeNameSegments) {
+  EXPECT_TRUE(lora_target_matches("transformer_blocks.0.attn1.to_k", "to_k"));
+  EXPECT_TRUE(lora_target_matches("transformer_blocks.0.audio_attn1.to_k", "to_k"));
+  EXPECT_TRUE(lora_target_matches("transformer_blocks.0.attn1.to_k", "attn1.to_k"));
+  EXPECT_FALSE(lora_target_matches("transformer_blocks.0.audio_attn1.to_k", "attn1.to_k"));
+  EXPECT_FALSE(lora_target_matches("transformer_blocks.0.audio_ff.net.0.proj", "ff.net.0.proj"));
+  EXPECT_TRUE(lora_target_matches("to_out.0", "to_out.0"));
+  EXPECT_FALSE(lora_target_matches("transformer_blocks.0.attn1.to_out.0", "out.0"));
+}
+
+TEST(Lora, InjectsIntoEveryTargetedLinearOnlyAndStartsAsTheIdentity) {
+  Toy model(WeightSource::random(1));
+  const auto x = torch::randn({4, 6});
+  const auto before = model.forward(x);
+  const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 2, .targets = {"to_q", "to_out.0"}});
+  EXPECT_EQ(paths(set), (std::vector<std::string>{
+                            "transformer_blocks.0.attn1.to_q", "transformer_blocks.0.attn1.to_out.0",
+                            "transformer_blocks.0.audio_attn1.to_q", "transformer_blocks.0.audio_attn1.to_out.0",
+                            "transformer_blocks.1.attn1.to_q", "transformer_blocks.1.attn1.to_out.0",
+                            "transformer_blocks.1.audio_attn1.to_q", "transformer_blocks.1.audio_attn1.to_out.0"}));
+  EXPECT_TRUE(torch::equal(model.forward(x), before));  // B = 0
+  for (const auto& adapter : set.adapters()) {
+    EXPECT_EQ(adapter.linear->lora_A.scalar_type(), torch::kFloat32);
+    EXPECT_LE(adapter.linear->lora_A.abs().max().item<double>(), 1 / std::sqrt(6.0));
+  }
+  Toy other(WeightSource::random(1));
+  EXPECT_THROW(LoraSet::inject(other, {.rank = 2, .alpha = 2, .targets = {"to_qq"}}), core::InvalidInput);
+}
+
+TEST(Lora, GradientsReachOnlyTheAdaptersAndEveryAdapterGetsOne) {
+  Toy model(WeightSource::random(2));
+  const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 2, .targets = {"to_q", "to_k", "to_out.0"}});
+  for (const auto& adapter : set.adapters()) adapter.linear->lora_B.data().normal_(0, 0.1);
+  model.forward(torch::randn({5, 6})).square().mean().backward();
+  for (const auto& adapter : set.adapters()) {
+    ASSERT_TRUE(adapter.linear->lora_A.grad().defined()) << adapter.path;
+    EXPECT_GT(adapter.linear->lora_A.grad().abs().sum().item<double>(), 0) << adapter.path;
+    EXPECT_GT(adapter.linear->lora_B.grad().abs().sum().item<double>(), 0) << adapter.path;
+  }
+  for (const auto& parameter : model.parameters()) EXPECT_FALSE(parameter.requires_grad());
+}
+
+TEST(Lora, ExportFoldsTheScaleIntoBAndReproducesTheTrainedDelta) {
+  testing::TempDir dir;
+  Toy model(WeightSource::random(3));
+  const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 8, .targets = {"to_q"}});  // scale 4
+  for (const auto& adapter : set.adapters()) adapter.linear->lora_B.data().normal_(0, 0.1);
+  set.save(dir / "lora.safetensors", {{"reference_downscale_factor", "2"}}, torch::kFloat32);
+  const auto file = core::SafetensorsFile::open(dir / "lora.safetensors");
+  EXPECT_EQ(file.metadata().at("reference_downscale_factor"), "2");
+  ASSERT_EQ(file.entries().size(), 2 * set.adapters().size());
+  const auto& adapter = set.adapters().front();
+  const auto a = file.entry("diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight");
+  const auto b = file.entry("diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight");
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 6}));
+  EXPECT_EQ(b.shape, (std::vector<int64_t>{6, 2}));
+
+  // Fusing the file into a fresh copy of the base model gives what the adapter computed.
+  Toy fused(WeightSource::random(3));
+  EXPECT_EQ(fuse_lora_file(fused, dir / "lora.safetensors", 1.0), static_cast<int>(set.adapters().size()));
+  const auto x = torch::randn({3, 6});
+  const auto with_adapter = models::Linear(adapter.linear)(x);
+  const auto with_fused = fused.blocks[0]->as<Block>()->attn1->to_q(x);
+  EXPECT_TRUE(torch::allclose(with_fused, with_adapter, 1e-5, 1e-5));
+
+  // bf16 is the delivered default and holds no alpha keys.
+  set.save(dir / "lora_bf16.safetensors", {});
+  const auto bf16_file = core::SafetensorsFile::open(dir / "lora_bf16.safetensors");
+  for (const auto& entry : bf16_file.entries()) {
+    EXPECT_EQ(entry.dtype, core::Dtype::bf16) << entry.name;
+    EXPECT_EQ(entry.name.find("alpha"), std::string::npos);
+  }
+}
+
+TEST(Lora, LoadRestoresTheAdaptersAndRefusesAnotherRank) {
+  testing::TempDir dir;
+  Toy model(WeightSource::random(4));
+  const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 4, .targets = {"to_q"}});
+  for (const auto& adapter : set.adapters()) adapter.linear->lora_B.data().normal_(0, 0.1);
+  set.save(dir / "lora.safetensors", {}, torch::kFloat32);
+
+  Toy restored(WeightSource::random(4));
+  auto again = LoraSet::inject(restored, {.rank = 2, .alpha = 4, .targets = {"to_q"}, .seed = 99});
+  again.load(dir / "lora.safetensors");
+  for (size_t i = 0; i < set.adapters().size(); ++i) {
+    EXPECT_TRUE(torch::allclose(again.adapters()[i].linear->lora_B, set.adapters()[i].linear->lora_B, 1e-6, 1e-7));
+    EXPECT_TRUE(torch::equal(again.adapters()[i].linear->lora_A, set.adapters()[i].linear->lora_A));
+  }
+  Toy wrong(WeightSource::random(4));
+  auto rank4 = LoraSet::inject(wrong, {.rank = 4, .alpha = 4, .targets = {"to_q"}});
+  EXPECT_THROW(rank4.load(dir / "lora.safetensors"), core::InvalidInput);
+}
+
+}  // namespace
+}  // namespace avtrain::train
