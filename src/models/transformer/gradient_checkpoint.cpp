@@ -1,0 +1,88 @@
+#include "models/transformer/gradient_checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <memory>
+
+namespace avtrain::models {
+namespace {
+
+// What the backward needs, kept in the autograd context as a capsule.
+struct CheckpointState : torch::CustomClassHolder {
+  CheckpointedFunction fn;
+  std::vector<torch::Tensor> inputs;      // as given (their graph links stay with the Function's edges)
+  std::vector<torch::Tensor> parameters;  // leaves read by fn
+};
+
+class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
+ public:
+  // `all` = inputs followed by parameters: every one becomes an edge of this node.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                c10::intrusive_ptr<CheckpointState> state, torch::TensorList all) {
+    (void)all;
+    torch::autograd::variable_list outputs;
+    {
+      const torch::NoGradGuard no_grad;
+      outputs = state->fn(state->inputs);
+    }
+    ctx->saved_data["state"] = c10::IValue::make_capsule(state);
+    return outputs;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto capsule = ctx->saved_data["state"].toCapsule();
+    auto& state = *static_cast<CheckpointState*>(capsule.get());
+    std::vector<torch::Tensor> detached;
+    detached.reserve(state.inputs.size());
+    for (const auto& input : state.inputs) detached.push_back(input.detach().requires_grad_(input.requires_grad()));
+    torch::autograd::variable_list outputs;
+    {
+      const torch::AutoGradMode grad_mode(true);
+      outputs = state.fn(detached);
+    }
+    torch::autograd::variable_list roots, root_grads, wrt;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (outputs[i].requires_grad() && grad_outputs[i].defined()) {
+        roots.push_back(outputs[i]);
+        root_grads.push_back(grad_outputs[i]);
+      }
+    }
+    std::vector<int64_t> slot;  // index in `all` of each entry of wrt
+    for (size_t i = 0; i < detached.size(); ++i) {
+      if (detached[i].requires_grad()) {
+        wrt.push_back(detached[i]);
+        slot.push_back(static_cast<int64_t>(i));
+      }
+    }
+    for (size_t i = 0; i < state.parameters.size(); ++i) {
+      if (state.parameters[i].requires_grad()) {
+        wrt.push_back(state.parameters[i]);
+        slot.push_back(static_cast<int64_t>(detached.size() + i));
+      }
+    }
+    // One undefined gradient for the state argument, then one per tensor of `all`.
+    torch::autograd::variable_list grads(1 + state.inputs.size() + state.parameters.size());
+    if (!roots.empty() && !wrt.empty()) {
+      const auto computed = torch::autograd::grad(roots, wrt, root_grads, /*retain_graph=*/false,
+                                                  /*create_graph=*/false, /*allow_unused=*/true);
+      for (size_t j = 0; j < computed.size(); ++j) grads[static_cast<size_t>(1 + slot[j])] = computed[j];
+    }
+    return grads;
+  }
+};
+
+}  // namespace
+
+std::vector<torch::Tensor> checkpoint(const CheckpointedFunction& fn, const std::vector<torch::Tensor>& inputs,
+                                      const std::vector<torch::Tensor>& parameters) {
+  auto state = c10::make_intrusive<CheckpointState>();
+  state->fn = fn;
+  state->inputs = inputs;
+  state->parameters = parameters;
+  std::vector<torch::Tensor> all = inputs;
+  all.insert(all.end(), parameters.begin(), parameters.end());
+  return CheckpointFunction::apply(state, torch::TensorList(all));
+}
+
+}  // namespace avtrain::models

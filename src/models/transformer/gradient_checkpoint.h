@@ -1,0 +1,22 @@
+#pragma once
+// Activation checkpointing as one custom autograd Function (LibTorch C++ has no torch.utils.checkpoint):
+// the forward runs without recording a graph; the backward runs it again with the graph and
+// back-propagates through that (transformer.md §12.2: per-block checkpointing of the reference trainer).
+
+#include <torch/types.h>
+
+#include <functional>
+#include <vector>
+
+namespace avtrain::models {
+
+using CheckpointedFunction = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& inputs)>;
+
+// Runs `fn(inputs)` keeping none of its activations. Gradients flow to every tensor of `inputs` that
+// requires grad and to every tensor of `parameters` (leaves `fn` reads directly, e.g. LoRA adapters).
+// `fn` must be deterministic and may read other tensors that need no gradient. All tensors must be
+// defined; each output must be a new tensor (not one of `inputs`).
+std::vector<torch::Tensor> checkpoint(const CheckpointedFunction& fn, const std::vector<torch::Tensor>& inputs,
+                                      const std::vector<torch::Tensor>& parameters);
+
+}  // namespace avtrain::models

@@ -1,0 +1,145 @@
+#include "models/transformer/transformer_block.h"
+
+#include <torch/torch.h>
+
+#include "models/layers/rms_norm.h"
+
+namespace avtrain::models {
+namespace {
+
+// mod(x, scale, shift) = rms(x) * (1 + scale) + shift (§6.2).
+torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift, double eps) {
+  return rms_norm(x, eps) * (1 + scale) + shift;
+}
+
+// table [k, D] + modulation [B, N, k*D] -> [B, N, k, D]: row p is ROW(table, p) + CHUNK(mod, p) (§5.4).
+torch::Tensor table_rows(const torch::Tensor& table, const torch::Tensor& modulation) {
+  return table + modulation.unflatten(-1, {table.size(0), table.size(1)});
+}
+
+torch::Tensor per_sample(const torch::Tensor& keep, const torch::Tensor& like) {
+  return keep.to(like.device(), like.scalar_type()).view({-1, 1, 1});
+}
+
+}  // namespace
+
+std::vector<torch::Tensor*> StreamInputs::tensors() {
+  return {&timestep_mod, &prompt_mod, &context,    &context_mask,   &rope.cos,  &rope.sin,
+          &self_mask,    &cross_rope.cos, &cross_rope.sin, &cross_mod, &cross_gate};
+}
+
+TransformerBlockImpl::TransformerBlockImpl(const WeightSource& w, const TransformerConfig& c) : config(c) {
+  const int64_t dv = c.video_dim(), da = c.audio_dim();
+  const auto options = [&](int64_t query, int64_t context, int64_t heads, int64_t head_dim) {
+    return AttentionOptions{query, context, heads, head_dim, c.norm_eps, c.gated_attention};
+  };
+  attn1 = register_module("attn1", Attention(w.at("attn1"), options(dv, dv, c.video_heads, c.video_head_dim)));
+  attn2 = register_module("attn2", Attention(w.at("attn2"), options(dv, c.cross_attention_dim, c.video_heads,
+                                                                     c.video_head_dim)));
+  audio_attn1 = register_module("audio_attn1",
+                                Attention(w.at("audio_attn1"), options(da, da, c.audio_heads, c.audio_head_dim)));
+  audio_attn2 = register_module("audio_attn2", Attention(w.at("audio_attn2"), options(da, c.audio_cross_attention_dim,
+                                                                                       c.audio_heads, c.audio_head_dim)));
+  // Both AV directions use the audio geometry: Ha heads of da, inner Dx = Ha*da (§1.2).
+  audio_to_video_attn = register_module(
+      "audio_to_video_attn", Attention(w.at("audio_to_video_attn"), options(dv, da, c.audio_heads, c.audio_head_dim)));
+  video_to_audio_attn = register_module(
+      "video_to_audio_attn", Attention(w.at("video_to_audio_attn"), options(da, dv, c.audio_heads, c.audio_head_dim)));
+  ff = register_module("ff", FeedForward(w.at("ff"), dv, 4 * dv, c.ff_bias));
+  audio_ff = register_module("audio_ff", FeedForward(w.at("audio_ff"), da, 4 * da, c.audio_ff_bias));
+
+  const int64_t k = c.table_rows();
+  const auto table = [&](const char* name, std::vector<int64_t> shape) {
+    return register_parameter(name, w.take(name, std::move(shape), Init::normal), /*requires_grad=*/false);
+  };
+  scale_shift_table = table("scale_shift_table", {k, dv});
+  audio_scale_shift_table = table("audio_scale_shift_table", {k, da});
+  if (c.cross_attention_adaln) {
+    prompt_scale_shift_table = table("prompt_scale_shift_table", {2, dv});
+    audio_prompt_scale_shift_table = table("audio_prompt_scale_shift_table", {2, da});
+  }
+  scale_shift_table_a2v_ca_video = table("scale_shift_table_a2v_ca_video", {5, dv});
+  scale_shift_table_a2v_ca_audio = table("scale_shift_table_a2v_ca_audio", {5, da});
+}
+
+void TransformerBlockImpl::sync_tables() {
+  const auto params = named_parameters(/*recurse=*/false);
+  const auto get = [&](const char* name) { return params.contains(name) ? params[name] : torch::Tensor(); };
+  scale_shift_table = get("scale_shift_table");
+  audio_scale_shift_table = get("audio_scale_shift_table");
+  prompt_scale_shift_table = get("prompt_scale_shift_table");
+  audio_prompt_scale_shift_table = get("audio_prompt_scale_shift_table");
+  scale_shift_table_a2v_ca_video = get("scale_shift_table_a2v_ca_video");
+  scale_shift_table_a2v_ca_audio = get("scale_shift_table_a2v_ca_audio");
+}
+
+std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torch::Tensor& xv_in,
+                                                                      const torch::Tensor& xa_in,
+                                                                      const StreamInputs& v, const StreamInputs& a,
+                                                                      const BlockPerturbation& p) {
+  const double eps = config.norm_eps;
+  auto xv = xv_in, xa = xa_in;
+  torch::Tensor vrow, arow;  // [B, T, k, D]: VROW(p) = vrow.select(2, p)
+  // ---- self-attention + text cross-attention, one stream at a time
+  const auto self_and_text = [&](torch::Tensor& x, const StreamInputs& s, Attention& self_attention,
+                                 Attention& text_attention, const torch::Tensor& table,
+                                 const torch::Tensor& prompt_table, const ValuePassThrough& pass_through) {
+    const auto rows = table_rows(table, s.timestep_mod);
+    const auto row = [&](int64_t i) { return rows.select(2, i); };
+    x = x + self_attention(modulate(x, row(1), row(0), eps), torch::Tensor(), s.self_mask, &s.rope, nullptr, pass_through) * row(2);
+    if (config.cross_attention_adaln) {
+      const auto q_in = modulate(x, row(7), row(6), eps);
+      const auto prompt = table_rows(prompt_table, s.prompt_mod);  // [B, 1, 2, D]
+      // The context itself is not normalized here (§6.2).
+      const auto kv_in = s.context * (1 + prompt.select(2, 1)) + prompt.select(2, 0);
+      x = x + text_attention(q_in, kv_in, s.context_mask) * row(8);
+    } else {
+      x = x + text_attention(rms_norm(x, eps), s.context, s.context_mask);
+    }
+    return rows;
+  };
+  if (v.run) vrow = self_and_text(xv, v, attn1, attn2, scale_shift_table, prompt_scale_shift_table, p.video_self);
+  if (a.run) {
+    arow = self_and_text(xa, a, audio_attn1, audio_attn2, audio_scale_shift_table, audio_prompt_scale_shift_table,
+                         p.audio_self);
+  }
+
+  // ---- audio <-> video cross-attention, both from the state after the text cross-attentions
+  const bool run_a2v = v.run && a.present && !p.skip_a2v;
+  const bool run_v2a = a.run && v.present && !p.skip_v2a;
+  if (run_a2v || run_v2a) {
+    const auto v0 = xv, a0 = xa;
+    // Scale before shift in these tables, unlike the main table (§5.4).
+    const auto vx = table_rows(scale_shift_table_a2v_ca_video.narrow(0, 0, 4), v.cross_mod);  // [B, Tv, 4, Dv]
+    const auto ax = table_rows(scale_shift_table_a2v_ca_audio.narrow(0, 0, 4), a.cross_mod);  // [B, Ta, 4, Da]
+    if (run_a2v) {
+      const auto q = modulate(v0, vx.select(2, 0), vx.select(2, 1), eps);
+      const auto kv = modulate(a0, ax.select(2, 0), ax.select(2, 1), eps);
+      const auto gate = scale_shift_table_a2v_ca_video[4] + v.cross_gate;  // [B, 1, Dv]
+      auto update = audio_to_video_attn(q, kv, torch::Tensor(), &v.cross_rope, &a.cross_rope) * gate;
+      if (p.keep_a2v.defined()) update = update * per_sample(p.keep_a2v, update);
+      xv = xv + update;
+    }
+    if (run_v2a) {
+      const auto q = modulate(a0, ax.select(2, 2), ax.select(2, 3), eps);
+      const auto kv = modulate(v0, vx.select(2, 2), vx.select(2, 3), eps);
+      const auto gate = scale_shift_table_a2v_ca_audio[4] + a.cross_gate;  // [B, 1, Da]
+      auto update = video_to_audio_attn(q, kv, torch::Tensor(), &a.cross_rope, &v.cross_rope) * gate;
+      if (p.keep_v2a.defined()) update = update * per_sample(p.keep_v2a, update);
+      xa = xa + update;
+    }
+  }
+
+  // ---- feed-forwards
+  if (v.run) {
+    const auto row = [&](int64_t i) { return vrow.select(2, i); };
+    xv = xv + ff(modulate(xv, row(4), row(3), eps)) * row(5);
+  }
+  if (a.run) {
+    const auto row = [&](int64_t i) { return arow.select(2, i); };
+    xa = xa + audio_ff(modulate(xa, row(4), row(3), eps)) * row(5);
+  }
+  return {xv, xa};
+}
+
+}  // namespace avtrain::models

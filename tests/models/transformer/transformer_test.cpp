@@ -1,0 +1,227 @@
+// Behaviour of the transformer's parts that need no golden data: config checks, patchify, the attention
+// kernel's chunking and masking, and gradient checkpointing.
+
+#include "models/transformer/transformer_model.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "models/transformer/patchify.h"
+#include "models/transformer/positions.h"
+#include "models/transformer/scaled_dot_product.h"
+
+namespace avtrain::models {
+namespace {
+
+// The golden tiny config (README "Tiny config"): every LTX-2.3 flag, tiny sizes.
+nlohmann::json tiny_config() {
+  return nlohmann::json::parse(R"({
+    "activation_fn": "gelu-approximate", "attention_bias": true, "attention_head_dim": 16,
+    "caption_channels": 24, "cross_attention_dim": 32, "double_self_attention": false, "dropout": 0.0,
+    "in_channels": 8, "norm_elementwise_affine": false, "norm_eps": 1e-06, "num_attention_heads": 2,
+    "num_embeds_ada_norm": 1000, "num_layers": 2, "num_vector_embeds": null, "only_cross_attention": false,
+    "cross_attention_norm": true, "out_channels": 8, "upcast_attention": false, "use_linear_projection": false,
+    "qk_norm": "rms_norm", "standardization_norm": "rms_norm", "positional_embedding_type": "rope",
+    "positional_embedding_theta": 10000.0, "positional_embedding_max_pos": [20, 2048, 2048],
+    "timestep_scale_multiplier": 1000, "av_ca_timestep_scale_multiplier": 1000.0, "audio_num_attention_heads": 2,
+    "audio_attention_head_dim": 8, "use_audio_video_cross_attention": true, "share_ff": false,
+    "audio_out_channels": 32, "audio_cross_attention_dim": 16, "audio_positional_embedding_max_pos": [20],
+    "av_cross_ada_norm": true, "use_middle_indices_grid": true, "apply_gated_attention": true,
+    "caption_proj_before_connector": true, "cross_attention_adaln": true, "rope_type": "split",
+    "frequencies_precision": "float64", "audio_in_channels": 32})");
+}
+
+struct RefusalCase {
+  std::string key;
+  nlohmann::json value;
+  std::string message_contains;
+};
+
+class TransformerConfigRefusal : public ::testing::TestWithParam<RefusalCase> {};
+
+TEST_P(TransformerConfigRefusal, NamesTheKeyAndValue) {
+  auto config = tiny_config();
+  config[GetParam().key] = GetParam().value;
+  try {
+    TransformerConfig::from_checkpoint(config, "tiny.safetensors");
+    FAIL() << "accepted " << GetParam().key << " = " << GetParam().value.dump();
+  } catch (const core::InvalidInput& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("tiny.safetensors"), std::string::npos) << message;
+    EXPECT_NE(message.find("config.transformer." + GetParam().key + " = " + GetParam().value.dump()), std::string::npos)
+        << message;
+    EXPECT_NE(message.find(GetParam().message_contains), std::string::npos) << message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Checks, TransformerConfigRefusal,
+    ::testing::Values(RefusalCase{"qk_norm", "layer_norm", "\"rms_norm\""},
+                      RefusalCase{"rope_type", "interleaved", "split RoPE"},
+                      RefusalCase{"activation_fn", "gelu", "gelu-approximate"},
+                      RefusalCase{"dropout", 0.1, "0.0"},
+                      RefusalCase{"use_middle_indices_grid", false, "true"},
+                      RefusalCase{"audio_num_attention_heads", 4, "must equal num_attention_heads"},
+                      RefusalCase{"caption_proj_before_connector", false, "caption projection"},
+                      RefusalCase{"cross_attention_dim", 64, "must equal"},
+                      RefusalCase{"positional_embedding_max_pos", nlohmann::json::array({20, 2048}), "3"},
+                      RefusalCase{"frequencies_precision", "float16", "float64"},
+                      RefusalCase{"num_layers", 0, "positive"}),
+    [](const auto& info) { return info.param.key; });
+
+TEST(TransformerConfig, ReadsTheTinyCheckpointConfig) {
+  const auto c = TransformerConfig::from_checkpoint(tiny_config());
+  EXPECT_EQ(c.num_layers, 2);
+  EXPECT_EQ(c.video_dim(), 32);
+  EXPECT_EQ(c.audio_dim(), 16);
+  EXPECT_EQ(c.table_rows(), 9);
+  EXPECT_TRUE(c.gated_attention && c.cross_attention_adaln && c.prompt_adaln && c.double_precision_rope);
+  EXPECT_EQ(c.av_gate_timestep_scale, 1000.0);
+  EXPECT_EQ(c.audio_in_channels, 32);
+}
+
+TEST(TransformerConfig, RefusesMetadataWithoutConfig) {
+  EXPECT_THROW(TransformerConfig::from_metadata({}, "x.safetensors"), core::InvalidInput);
+}
+
+TEST(Patchify, VideoTokensAreFrameMajorAndRoundTrip) {
+  const auto latent = torch::arange(2 * 3 * 2 * 3 * 4, torch::kFloat32).view({2, 3, 2, 3, 4});
+  const auto tokens = patchify_video(latent);
+  ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{2, 24, 3}));
+  // token n = (f*H + h)*W + w holds the channels at (f, h, w)
+  EXPECT_TRUE(torch::equal(tokens[1][(1 * 3 + 2) * 4 + 1], latent.select(0, 1).select(1, 1).select(1, 2).select(1, 1)));
+  EXPECT_TRUE(torch::equal(unpatchify_video(tokens, 2, 3, 4), latent));
+}
+
+TEST(Patchify, AudioFeaturesAreChannelMajorAndRoundTrip) {
+  const auto latent = torch::arange(1 * 2 * 5 * 4, torch::kFloat32).view({1, 2, 5, 4});
+  const auto tokens = patchify_audio(latent);
+  ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{1, 5, 8}));
+  EXPECT_EQ(tokens[0][3][1 * 4 + 2].item<float>(), latent[0][1][3][2].item<float>());
+  EXPECT_TRUE(torch::equal(unpatchify_audio(tokens, 2, 4), latent));
+}
+
+TEST(ScaledDotProduct, ChunkedPlainPathEqualsOneChunkAndMasksAdditively) {
+  torch::manual_seed(0);
+  const auto q = torch::randn({2, 3, 37, 8}), k = torch::randn({2, 3, 11, 8}), v = torch::randn({2, 3, 11, 8});
+  const auto mask = torch::randn({2, 1, 37, 11});
+  const auto whole = scaled_dot_product_plain(q, k, v, mask, int64_t{1} << 30);
+  const auto chunked = scaled_dot_product_plain(q, k, v, mask, 2 * 3 * 11 * 4 * 5);  // 5 query rows per chunk
+  // Same math per query row; only the GEMM blocking may differ in the last bit.
+  EXPECT_LE((whole - chunked).abs().max().item<float>(), 1e-6f);
+  const auto reference = torch::matmul(torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0) + mask, -1), v);
+  EXPECT_TRUE(torch::allclose(scaled_dot_product(q, k, v, mask), reference, 1e-5, 1e-6));
+}
+
+TEST(ScaledDotProduct, FullyMaskedRowsStayFinite) {
+  const auto q = torch::randn({1, 2, 4, 8}), k = torch::randn({1, 2, 6, 8}), v = torch::randn({1, 2, 6, 8});
+  auto mask = torch::zeros({1, 1, 4, 6});
+  mask.select(2, 1).fill_(-std::numeric_limits<float>::max());  // query 1 sees nothing
+  const auto out = scaled_dot_product(q, k, v, mask);
+  EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+  // a fully masked row averages V uniformly
+  EXPECT_TRUE(torch::allclose(out.select(2, 1), v.mean(2), 1e-5, 1e-6));
+}
+
+// A tiny random model with LoRA adapters on the six attention modules' q/k/v/out.
+TransformerModel tiny_model_with_adapters(int64_t rank) {
+  auto config = TransformerConfig::from_checkpoint(tiny_config());
+  TransformerModel model(WeightSource::random(7), config);
+  torch::manual_seed(3);
+  for (auto& [name, linear] : model->named_linears()) {
+    const bool target = name.find("attn") != std::string::npos &&
+                        (name.ends_with(".to_q") || name.ends_with(".to_k") || name.ends_with(".to_v") ||
+                         name.ends_with(".to_out.0"));
+    if (!target) continue;
+    linear->lora_A = (torch::rand({rank, linear->in_features}) * 2 - 1).div_(std::sqrt(linear->in_features)).requires_grad_();
+    linear->lora_B = (torch::randn({linear->out_features, rank}) * 0.1).requires_grad_();
+  }
+  return model;
+}
+
+std::pair<Modality, Modality> tiny_inputs() {
+  torch::manual_seed(11);
+  Modality video, audio;
+  const auto target = video_positions(2, 2, 2, 24.0), reference = reference_video_positions(2, 1, 1, 24.0, 2, 1);
+  video.positions = torch::cat({target, reference}, 2);
+  const int64_t tv = video.positions.size(2);
+  video.latent = torch::randn({1, tv, 8});
+  video.sigma = torch::full({1}, 0.6f);
+  video.timesteps = torch::cat({torch::full({1, 8}, 0.6f), torch::zeros({1, tv - 8})}, 1);
+  video.context = torch::randn({1, 5, 32});
+  audio.positions = torch::cat({audio_positions(6), audio_positions(6)}, 2);
+  audio.latent = torch::randn({1, 12, 32});
+  audio.sigma = torch::full({1}, 0.6f);
+  audio.timesteps = torch::cat({torch::full({1, 6}, 0.6f), torch::zeros({1, 6})}, 1);
+  audio.context = torch::randn({1, 5, 16});
+  return {video, audio};
+}
+
+std::vector<torch::Tensor> adapter_gradients(TransformerModel& model, bool checkpointing) {
+  model->set_gradient_checkpointing(checkpointing);
+  const auto [video, audio] = tiny_inputs();
+  const auto out = model->forward(video, audio);
+  const auto loss = out.video.narrow(1, 0, 8).square().mean() + out.audio.narrow(1, 0, 6).square().mean();
+  loss.backward();
+  std::vector<torch::Tensor> grads;
+  for (auto& [name, linear] : model->named_linears()) {
+    for (auto* t : {&linear->lora_A, &linear->lora_B}) {
+      if (!t->defined()) continue;
+      EXPECT_TRUE(t->grad().defined()) << name;
+      grads.push_back(t->grad().clone());
+      t->mutable_grad().reset();
+    }
+  }
+  return grads;
+}
+
+TEST(GradientCheckpointing, AdapterGradientsEqualThePlainBackward) {
+  auto model = tiny_model_with_adapters(4);
+  const auto plain = adapter_gradients(model, false);
+  const auto checkpointed = adapter_gradients(model, true);
+  ASSERT_EQ(plain.size(), 2u * 48u);  // 6 modules x 4 linears x 2 blocks, A and B each
+  ASSERT_EQ(checkpointed.size(), plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_GT(plain[i].abs().max().item<float>(), 0.0f) << i;
+    EXPECT_TRUE(torch::allclose(checkpointed[i], plain[i], 1e-5, 1e-7)) << "gradient " << i;
+  }
+}
+
+TEST(GradientCheckpointing, ForwardOutputIsUnchanged) {
+  auto model = tiny_model_with_adapters(2);
+  const auto [video, audio] = tiny_inputs();
+  const auto plain = model->forward(video, audio);
+  model->set_gradient_checkpointing(true);
+  const auto checkpointed = model->forward(video, audio);
+  EXPECT_TRUE(torch::equal(plain.video, checkpointed.video));
+  EXPECT_TRUE(torch::equal(plain.audio, checkpointed.audio));
+}
+
+TEST(TransformerModel, VideoOnlyAndDisabledAudioRun) {
+  auto model = tiny_model_with_adapters(2);
+  const torch::NoGradGuard no_grad;
+  auto [video, audio] = tiny_inputs();
+  const auto video_only = model->forward(video, std::nullopt);
+  EXPECT_TRUE(video_only.video.defined());
+  EXPECT_FALSE(video_only.audio.defined());
+  EXPECT_TRUE(torch::isfinite(video_only.video).all().item<bool>());
+  audio.enabled = false;  // frozen audio still feeds video through a2v
+  const auto frozen = model->forward(video, audio);
+  EXPECT_FALSE(torch::allclose(frozen.video, video_only.video));
+}
+
+TEST(TransformerModel, ReplaceWeightsSwapsParametersAndMembers) {
+  auto model = tiny_model_with_adapters(2);
+  model->replace_weights([](const std::string&, const torch::Tensor& t) { return torch::zeros_like(t); });
+  for (const auto& p : model->parameters()) EXPECT_EQ(p.abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(model->blocks[0]->attn1->to_q->weight.abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(model->blocks[1]->scale_shift_table.abs().sum().item<float>(), 0.0f);
+}
+
+}  // namespace
+}  // namespace avtrain::models
