@@ -31,7 +31,7 @@ struct TrainingStepOptions {
 // The transformer inputs of one step ([reference | target] in both streams) and the velocity targets.
 struct StepInputs {
   models::Modality video, audio;
-  torch::Tensor video_target, audio_target;  // [1, N_target, C] velocity targets
+  torch::Tensor video_target, audio_target;        // [1, N_target, C] velocity targets
   torch::Tensor video_loss_mask, audio_loss_mask;  // [1, N_reference + N_target] bool, true on targets
   int64_t video_reference_tokens = 0, audio_reference_tokens = 0;
   int64_t tokens() const { return video.latent.size(1) + audio.latent.size(1); }
