@@ -3,9 +3,9 @@
 // (MISSION.md "Resolution buckets" and "Cross-field rules"; specs/trainer.md §1.2, §1.5; DECISIONS.md §14).
 // Torch-free: the request parser, media fitting, the dataset and the trainer all read the same rules.
 
+#include <optional>
 #include <string>
 #include <string_view>
-#include <optional>
 #include <vector>
 
 namespace avtrain::service {
