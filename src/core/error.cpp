@@ -1,5 +1,6 @@
 #include "core/error.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace avtrain::core {
@@ -12,6 +13,21 @@ std::string join_messages(const std::vector<Problem>& problems) {
     joined += problem.msg;
   }
   return joined;
+}
+
+// pydantic writes list positions in `loc` as numbers: ["body", "validation", 0, "prompt"].
+nlohmann::json loc_json(const std::vector<std::string>& loc) {
+  auto parts = nlohmann::json::array();
+  for (const auto& part : loc) {
+    const bool index = !part.empty() && part.size() < 10 &&
+                       std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (index) {
+      parts.push_back(std::stoll(part));
+    } else {
+      parts.push_back(part);
+    }
+  }
+  return parts;
 }
 
 }  // namespace
@@ -57,7 +73,7 @@ std::string Error::detail_json() const {
     detail.push_back({{"loc", {"body"}}, {"msg", what()}, {"type", std::string(to_string(kind_))}});
   }
   for (const auto& problem : problems_) {
-    detail.push_back({{"loc", problem.loc}, {"msg", problem.msg}, {"type", problem.type}});
+    detail.push_back({{"loc", loc_json(problem.loc)}, {"msg", problem.msg}, {"type", problem.type}});
   }
   return nlohmann::json{{"detail", detail}}.dump();
 }

@@ -79,6 +79,9 @@ TEST(Error, DetailBodyListsEveryProblemAndMapsKindsToStatusAndExitCodes) {
   EXPECT_EQ(DownloadFailed("x").http_status(), 502);
   EXPECT_EQ(DatasetRejected("x").http_status(), 422);
   EXPECT_EQ(InternalError("x").exit_code(), 1);
+  const InvalidInput indexed({{{"body", "validation", "1", "reference_video_url"}, "missing", "missing"}});
+  EXPECT_EQ(indexed.detail_json(),
+            R"({"detail":[{"loc":["body","validation",1,"reference_video_url"],"msg":"missing","type":"missing"}]})");
   EXPECT_EQ(InternalError("boom").detail_json(), R"({"detail":[{"loc":["body"],"msg":"boom","type":"internal_error"}]})");
 }
 
