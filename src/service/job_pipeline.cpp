@@ -1,0 +1,517 @@
+#include "service/job_pipeline.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/safetensors.h"
+#include "core/tensor_io.h"
+#include "dataset/debug_archive.h"
+#include "dataset/preprocess.h"
+#include "models/audio/audio_config.h"
+#include "models/audio/audio_vae_encoder.h"
+#include "models/audio/mel_front_end.h"
+#include "models/text/prompt_cache.h"
+#include "models/text/prompt_encoder.h"
+#include "models/transformer/transformer_model.h"
+#include "models/video_vae/video_vae_encoder.h"
+#include "service/fetch.h"
+#include "service/job_validation.h"
+#include "service/request/billing.h"
+#include "service/request/config_file.h"
+#include "train/lora.h"
+#include "train/trainer.h"
+#include "train/training_data.h"
+
+namespace avtrain::service {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+// Keys of a pair's file in latents/ (one file per pair, written once the pair is fully encoded).
+constexpr const char* kVideoLatent = "video_latent";
+constexpr const char* kReferenceVideoLatent = "reference_video_latent";
+constexpr const char* kAudioLatent = "audio_latent";
+constexpr const char* kReferenceAudioLatent = "reference_audio_latent";
+constexpr const char* kVideoContext = "video_context";
+constexpr const char* kAudioContext = "audio_context";
+
+// Checkpoint interval of a job without validation: what a rerun loses at most.
+constexpr int64_t kCheckpointInterval = 250;
+
+constexpr const char* kLoraFileName = "lora.safetensors";
+constexpr const char* kConfigFileName = "config.json";
+constexpr const char* kDebugDatasetFileName = "debug_dataset.zip";
+
+spdlog::logger& job_log() { return core::logger("service"); }
+
+// The sizes the job trains at: the request's, or the test/demo overrides.
+struct TrainingShape {
+  int width = 0, height = 0, frames = 0;
+  int64_t steps = 0;
+};
+
+TrainingShape training_shape(const TrainingRequest& request, const JobOverrides& overrides) {
+  const auto size = request.training_size();
+  TrainingShape shape{overrides.width.value_or(size.width), overrides.height.value_or(size.height),
+                      overrides.frames.value_or(request.number_of_frames),
+                      overrides.steps.value_or(request.number_of_steps)};
+  if (shape.width % 32 != 0 || shape.height % 32 != 0 || shape.width <= 0 || shape.height <= 0)
+    throw core::InvalidInput(
+        fmt::format("training size override {}x{}: use positive multiples of 32", shape.width, shape.height));
+  if (shape.frames < 1 || (shape.frames - 1) % 8 != 0)
+    throw core::InvalidInput(fmt::format("frame count override {}: use 8k+1 (9, 17, 25, ...)", shape.frames));
+  if (shape.steps < 1) throw core::InvalidInput(fmt::format("step override {}: use at least 1", shape.steps));
+  return shape;
+}
+
+ValidationShape validation_shape(const TrainingRequest& request, const JobOverrides& overrides) {
+  const auto size = request.validation_size();
+  return {overrides.width.value_or(size.width), overrides.height.value_or(size.height),
+          overrides.frames.value_or(request.validation_number_of_frames),
+          static_cast<double>(request.validation_frame_rate)};
+}
+
+dataset::DatasetOptions dataset_options(const TrainingRequest& request, const TrainingShape& shape) {
+  dataset::DatasetOptions options;
+  options.width = shape.width;
+  options.height = shape.height;
+  options.frames = shape.frames;
+  options.frame_rate = request.frame_rate;
+  options.reference_downscale = request.reference_downscale_factor;
+  options.reference_temporal = request.reference_temporal_scale_factor;
+  options.auto_scale_input = request.auto_scale_input;
+  options.audio_normalize = request.audio_normalize;
+  options.audio_preserve_pitch = request.audio_preserve_pitch;
+  options.trigger_phrase = request.trigger_phrase;
+  return options;
+}
+
+// The archive's name as the user knows it: the last path component of the URL without its query.
+std::string archive_name_of(const std::string& location) {
+  const std::string shown = redacted_url(location);
+  const std::string path = shown.substr(0, shown.find('?'));
+  const auto slash = path.find_last_of('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.empty() ? "archive.zip" : name;
+}
+
+// Compute dtype: bf16 on an accelerator as the reference trains; float32 on the CPU, which has no
+// fast bf16 matmul in LibTorch 1.13.
+torch::ScalarType compute_dtype(torch::Device device) {
+  return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+}
+
+std::shared_ptr<const core::SafetensorsSet> open_checkpoint(const models::ModelFiles& files) {
+  return std::make_shared<const core::SafetensorsSet>(core::SafetensorsSet::open(files.checkpoint));
+}
+
+std::string base_model_name(const models::ModelFiles& files) { return files.checkpoint.stem().string(); }
+
+// file:// URL of an absolute path, percent-encoding everything but unreserved characters and '/'.
+std::string file_url(const fs::path& path) {
+  std::string url = "file://";
+  for (const unsigned char c : fs::absolute(path).lexically_normal().string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      url += static_cast<char>(c);
+    } else {
+      url += fmt::format("%{:02X}", c);
+    }
+  }
+  return url;
+}
+
+ordered_json file_entry(const fs::path& path, const std::string& content_type) {
+  return ordered_json{{"url", file_url(path)},
+                      {"file_name", path.filename().string()},
+                      {"file_size", fs::file_size(path)},
+                      {"content_type", content_type}};
+}
+
+// --- stages -------------------------------------------------------------------------------------
+
+json download_stage(const TrainingRequest& request, const JobPaths& paths, core::Progress& progress) {
+  FetchOptions options;
+  options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
+  const std::string name = archive_name_of(request.training_data_url);
+  const auto fetched = fetch(request.training_data_url, paths.download_dir() / name, options, &progress);
+  job_log().info("training data: {} ({} bytes{})", redacted_url(request.training_data_url), fetched.bytes,
+                 fetched.downloaded ? ", downloaded" : ", local");
+  return json{{"archive", fetched.path.string()}, {"archive_name", name}, {"bytes", fetched.bytes}};
+}
+
+json preprocess_stage(const TrainingRequest& request, const TrainingShape& shape, const JobPaths& paths,
+                      const json& download, core::Progress& progress) {
+  // A rerun after a failure inside this stage starts it over: extraction wants an empty folder.
+  std::error_code ignored;
+  fs::remove_all(paths.dataset_dir(), ignored);
+  const auto prepared =
+      dataset::prepare_dataset(download.at("archive").get<std::string>(), paths.dataset_dir(),
+                               download.at("archive_name").get<std::string>(),
+                               dataset_options(request, shape), request.debug_dataset, {}, &progress);
+  for (const auto& warning : prepared.report.warnings) job_log().warn("dataset: {}", warning);
+  json pairs = json::array();
+  for (const auto& pair : prepared.pairs) {
+    for (const auto& warning : pair.warnings) job_log().warn("pair {}: {}", pair.name, warning);
+    pairs.push_back({{"name", pair.name}, {"tensors", pair.tensors.string()}, {"prompt", pair.prompt}});
+  }
+  json products{{"pairs", pairs}, {"manifest", prepared.manifest.string()}};
+  if (request.debug_dataset) {
+    const fs::path zip = paths.dataset_dir() / kDebugDatasetFileName;
+    dataset::write_debug_archive(prepared, zip);
+    products["debug_dataset"] = zip.string();
+  }
+  job_log().info("preprocessed {} pairs ({} skipped)", prepared.pairs.size(),
+                 prepared.report.pairs.size() - prepared.pairs.size());
+  return products;
+}
+
+// Every prompt the job needs, each once: captions, validation prompts, the negative prompt.
+std::vector<std::string> job_prompts(const TrainingRequest& request, const json& pairs) {
+  std::vector<std::string> prompts;
+  const auto add = [&](const std::string& prompt) {
+    if (std::find(prompts.begin(), prompts.end(), prompt) == prompts.end()) prompts.push_back(prompt);
+  };
+  for (const auto& pair : pairs) add(pair.at("prompt").get<std::string>());
+  for (const auto& entry : request.validation) add(entry.prompt);
+  if (!request.validation.empty()) add(request.validation_negative_prompt);
+  return prompts;
+}
+
+json encode_stage(const TrainingRequest& request, const ValidationShape& shape, const JobPaths& paths,
+                  const models::ModelFiles& files, const json& preprocessed, torch::Device device,
+                  core::Progress& progress) {
+  const auto checkpoint = open_checkpoint(files);
+  const auto dtype = compute_dtype(device);
+  const json& pairs = preprocessed.at("pairs");
+
+  // Text first: Gemma is loaded for the cache misses and freed inside encode_prompts, before any VAE.
+  const auto prompts = job_prompts(request, pairs);
+  models::text::PromptCache cache(
+      paths.prompts_dir(), models::text::text_path_fingerprint(files.text_encoder_dir, *checkpoint, dtype));
+  auto text_progress = progress.stage("text", 0.0, 0.3);
+  const auto contexts =
+      models::text::encode_prompts(prompts, files.text_encoder_dir, checkpoint, cache, {device, dtype});
+  text_progress.update(1.0);
+  job_log().info("encoded {} prompts ({} from the cache)", prompts.size(), cache.hits());
+  const auto context_of = [&](const std::string& prompt) {
+    return contexts.at(
+        static_cast<size_t>(std::find(prompts.begin(), prompts.end(), prompt) - prompts.begin()));
+  };
+
+  const auto tensor_options = torch::TensorOptions().dtype(dtype).device(device);
+  auto video_encoder = models::load_video_vae_encoder(checkpoint, tensor_options);
+  auto audio_encoder = models::load_audio_vae_encoder(checkpoint, tensor_options);
+  video_encoder->eval();
+  audio_encoder->eval();
+  const models::MelFrontEnd mel(models::MelFrontEndOptions::from_config(audio_encoder->config));
+  torch::NoGradGuard no_grad;
+
+  const auto encode_video = [&](const torch::Tensor& video) {
+    return video_encoder->encode_tiled(video.unsqueeze(0).to(tensor_options)).squeeze(0).cpu();
+  };
+  const auto encode_audio = [&](const torch::Tensor& waveform, int64_t sample_rate) {
+    const auto spectrogram = mel(waveform.unsqueeze(0).to(torch::kFloat32), sample_rate);
+    return audio_encoder->forward(spectrogram.to(tensor_options)).squeeze(0).cpu();
+  };
+
+  fs::create_directories(paths.latents_dir());
+  json validation = json::array();
+  if (!request.validation.empty()) {
+    auto validation_progress = progress.stage("validation references", 0.3, 0.4);
+    validation = prepare_validation(request, paths, shape, *video_encoder, *audio_encoder, context_of,
+                                    validation_progress);
+  }
+
+  auto latent_progress = progress.stage("latents", 0.4, 1.0);
+  json latents = json::array();
+  int64_t done = 0;
+  for (const auto& pair : pairs) {
+    const std::string name = pair.at("name").get<std::string>();
+    const fs::path latent_file = paths.latents_dir() / (name + ".safetensors");
+    if (!fs::exists(latent_file)) {  // written atomically: present means complete
+      const auto set = core::SafetensorsSet::open(pair.at("tensors").get<std::string>());
+      const auto& metadata = set.metadata();
+      const double fps = std::stod(metadata.at("frame_rate"));
+      const auto target_video = core::read_tensor(set, dataset::kTargetVideoKey);
+      auto audio_latent = encode_audio(core::read_tensor(set, dataset::kTargetAudioKey),
+                                       std::stoll(metadata.at("target_sample_rate")));
+      // The target audio spans exactly the clip's frames (vae_audio.md §8.4).
+      const int64_t audio_frames = models::audio_latent_frames(target_video.size(1), fps);
+      if (audio_latent.size(1) > audio_frames) audio_latent = audio_latent.narrow(1, 0, audio_frames);
+      const auto context = context_of(pair.at("prompt").get<std::string>());
+      core::write_tensors(
+          latent_file,
+          {{kVideoLatent, encode_video(target_video)},
+           {kReferenceVideoLatent, encode_video(core::read_tensor(set, dataset::kReferenceVideoKey))},
+           {kAudioLatent, audio_latent},
+           {kReferenceAudioLatent, encode_audio(core::read_tensor(set, dataset::kReferenceAudioKey),
+                                                std::stoll(metadata.at("reference_sample_rate")))},
+           {kVideoContext, context.video},
+           {kAudioContext, context.audio}},
+          {{"name", name},
+           {"prompt", pair.at("prompt").get<std::string>()},
+           {"fps", metadata.at("frame_rate")}});
+    }
+    latents.push_back(latent_file.string());
+    latent_progress.update_count(++done, static_cast<int64_t>(pairs.size()), "pairs");
+    progress.throw_if_cancelled();
+  }
+  return json{{"latents", latents}, {"validation", validation}};
+}
+
+// The latent cache as the trainer's data: each pair read from its file when the trainer asks.
+class LatentCacheData : public train::TrainingData {
+ public:
+  explicit LatentCacheData(std::vector<fs::path> files) : files_(std::move(files)) {}
+  int64_t size() const override { return static_cast<int64_t>(files_.size()); }
+  train::TrainingSample get(int64_t index) const override {
+    const auto set = core::SafetensorsSet::open(files_.at(static_cast<size_t>(index)));
+    train::TrainingSample sample;
+    sample.video_latent = core::read_tensor(set, kVideoLatent).clone();
+    sample.reference_video_latent = core::read_tensor(set, kReferenceVideoLatent).clone();
+    sample.audio_latent = core::read_tensor(set, kAudioLatent).clone();
+    sample.reference_audio_latent = core::read_tensor(set, kReferenceAudioLatent).clone();
+    sample.video_context = core::read_tensor(set, kVideoContext).clone();
+    sample.audio_context = core::read_tensor(set, kAudioContext).clone();
+    sample.fps = std::stod(set.metadata().at("fps"));
+    return sample;
+  }
+
+ private:
+  std::vector<fs::path> files_;
+};
+
+json train_stage(const TrainingRequest& request, const TrainingShape& shape, const ValidationShape& vshape,
+                 const JobPaths& paths, const models::ModelFiles& files, const json& encoded,
+                 torch::Device device, core::Progress& progress) {
+  std::vector<fs::path> latent_files;
+  for (const auto& file : encoded.at("latents")) latent_files.emplace_back(file.get<std::string>());
+  const LatentCacheData data(std::move(latent_files));
+
+  const auto checkpoint = open_checkpoint(files);
+  auto transformer = models::load_transformer(
+      checkpoint, torch::TensorOptions().dtype(compute_dtype(device)).device(device));
+
+  train::TrainerOptions options;
+  options.steps = shape.steps;
+  options.learning_rate = request.learning_rate;
+  options.lora.rank = request.rank;
+  options.lora.alpha = request.rank;  // DECISIONS.md §22
+  options.step.spatial_factor = request.reference_downscale_factor;
+  options.step.temporal_factor = request.reference_temporal_scale_factor;
+  // A checkpoint at each validation step (DECISIONS.md §23) and at the last one; rerunning the job
+  // resumes from the newest.
+  const json& validation = encoded.at("validation");
+  options.checkpoint_interval = validation.empty() ? kCheckpointInterval : request.validation_interval;
+  options.output_dir = paths.training_dir();
+  options.resume = true;
+  options.file_info.spatial_factor = request.reference_downscale_factor;
+  options.file_info.temporal_factor = request.reference_temporal_scale_factor;
+  options.file_info.trigger_phrase = request.trigger_phrase;
+  options.file_info.rank = request.rank;
+  options.file_info.base_model = base_model_name(files);
+
+  if (!validation.empty()) {
+    const auto tensor_options = torch::TensorOptions().dtype(compute_dtype(device)).device(device);
+    options.on_checkpoint = [&, tensor_options](const train::CheckpointInfo& info) {
+      const bool due = info.step == shape.steps ||
+                       (request.validation_interval > 0 && info.step % request.validation_interval == 0);
+      if (due) {
+        render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(), tensor_options,
+                          info.step, nullptr);
+      }
+    };
+  }
+  train::Trainer trainer(transformer, options);
+  const auto result = trainer.train(data, progress);
+  job_log().info("trained steps {}..{}; final loss {}", result.first_step, result.steps,
+                 result.last_metrics.loss);
+
+  // The delivered file: the final adapters with the metadata readers expect (DECISIONS.md §26).
+  const fs::path lora = paths.training_dir() / kLoraFileName;
+  trainer.lora().save(lora, trainer.lora_metadata());
+  return json{{"lora_file", lora.string()}, {"steps", result.steps}};
+}
+
+// The last step's reel, rendered during training; rendered here from the delivered LoRA when training
+// finished without it (a job resumed after its last checkpoint).
+json validate_stage(const TrainingRequest& request, const ValidationShape& vshape, const JobPaths& paths,
+                    const models::ModelFiles& files, const JobState& state, torch::Device device,
+                    core::Progress& progress) {
+  const json& validation = state.products(JobStage::encoding).at("validation");
+  if (validation.empty()) return json::object();  // no samples -> video null (DECISIONS.md §25)
+  const int64_t last_step = state.products(JobStage::training).at("steps").get<int64_t>();
+  fs::path reel = paths.previews_dir() / fmt::format("step_{}.mp4", last_step);
+  if (!fs::exists(reel)) {
+    const auto checkpoint = open_checkpoint(files);
+    const auto tensor_options = torch::TensorOptions().dtype(compute_dtype(device)).device(device);
+    auto transformer = models::load_transformer(checkpoint, tensor_options);
+    train::fuse_lora_file(*transformer, state.products(JobStage::training).at("lora_file").get<std::string>(),
+                          1.0);
+    reel = render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(),
+                             tensor_options, last_step, &progress);
+  }
+  return json{{"video", reel.string()}};
+}
+
+ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
+                          const models::ModelFiles& files, const JobState& state) {
+  const fs::path outputs = paths.outputs_dir();
+  fs::create_directories(outputs);
+  const auto place = [&](const fs::path& from, const char* name) {
+    const fs::path to = outputs / name;
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    return to;
+  };
+  const fs::path lora =
+      place(state.products(JobStage::training).at("lora_file").get<std::string>(), kLoraFileName);
+  const fs::path config = outputs / kConfigFileName;
+  write_file_atomically(config, make_config_file(request, base_model_name(files)).dump(2) + "\n");
+
+  ordered_json result;
+  result["lora_file"] = file_entry(lora, "application/octet-stream");
+  result["config_file"] = file_entry(config, "application/json");
+  const json& validated = state.products(JobStage::validating);
+  result["video"] =
+      validated.contains("video")
+          ? file_entry(place(validated.at("video").get<std::string>(), "validation.mp4"), "video/mp4")
+          : ordered_json(nullptr);
+  const json& preprocessed = state.products(JobStage::preprocessing);
+  result["debug_dataset"] =
+      preprocessed.contains("debug_dataset")
+          ? file_entry(place(preprocessed.at("debug_dataset").get<std::string>(), kDebugDatasetFileName),
+                       "application/zip")
+          : ordered_json(nullptr);
+  const auto billing = bill(request.number_of_steps, service::JobOutcome::delivered);
+  result["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
+  return result;
+}
+
+// The request stored in the job folder must be this one: a rerun continues the same job.
+void claim_job_folder(const TrainingRequest& request, const JobPaths& paths) {
+  const std::string normalized = to_json(request).dump(2) + "\n";
+  if (fs::exists(paths.request_file())) {
+    if (read_json_file(paths.request_file()) != json::parse(normalized)) {
+      throw core::InvalidInput(paths.root.string() +
+                               " holds a job with a different request (request.json): rerun that request, or "
+                               "choose another --out folder");
+    }
+    return;
+  }
+  write_file_atomically(paths.request_file(), normalized);
+}
+
+}  // namespace
+
+ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, const models::ModelFiles& files,
+                     const JobOptions& options, core::Progress& progress) {
+  fs::create_directories(paths.root);
+  claim_job_folder(request, paths);
+  const auto shape = training_shape(request, options.overrides);
+  JobState state(paths);
+  if (state.finished(JobStage::uploading) && fs::exists(paths.result_file())) {
+    job_log().info("job in {} already finished: returning its result", paths.root.string());
+    const auto stored = read_json_file(paths.result_file());
+    return ordered_json::parse(stored.dump());
+  }
+
+  struct Span {
+    JobStage stage;
+    double begin, end;
+  };
+  const std::array spans = {
+      Span{JobStage::downloading, 0.00, 0.05}, Span{JobStage::preprocessing, 0.05, 0.15},
+      Span{JobStage::encoding, 0.15, 0.25},    Span{JobStage::training, 0.25, 0.95},
+      Span{JobStage::validating, 0.95, 0.98},  Span{JobStage::uploading, 0.98, 1.00}};
+  ordered_json result;
+  for (const auto& span : spans) {
+    if (span.stage != JobStage::uploading && state.finished(span.stage)) {
+      job_log().info("stage {}: finished before, skipped", to_string(span.stage));
+      continue;
+    }
+    progress.throw_if_cancelled();
+    job_log().info("stage {}", to_string(span.stage));
+    auto stage_progress = progress.stage(std::string(to_string(span.stage)), span.begin, span.end);
+    switch (span.stage) {
+      case JobStage::downloading:
+        state.mark_finished(span.stage, download_stage(request, paths, stage_progress));
+        break;
+      case JobStage::preprocessing:
+        state.mark_finished(
+            span.stage,
+            preprocess_stage(request, shape, paths, state.products(JobStage::downloading), stage_progress));
+        break;
+      case JobStage::encoding:
+        state.mark_finished(span.stage, encode_stage(request, validation_shape(request, options.overrides),
+                                                     paths, files, state.products(JobStage::preprocessing),
+                                                     options.device, stage_progress));
+        break;
+      case JobStage::training:
+        state.mark_finished(
+            span.stage,
+            train_stage(request, shape, validation_shape(request, options.overrides), paths, files,
+                        state.products(JobStage::encoding), options.device, stage_progress));
+        break;
+      case JobStage::validating:
+        state.mark_finished(span.stage, validate_stage(request, validation_shape(request, options.overrides),
+                                                       paths, files, state, options.device, stage_progress));
+        break;
+      case JobStage::uploading:
+        result = upload_stage(request, paths, files, state);
+        write_file_atomically(paths.result_file(), result.dump(2) + "\n");
+        state.mark_finished(span.stage, json{{"result", paths.result_file().string()}});
+        break;
+    }
+    stage_progress.update(1.0);
+  }
+  return result;
+}
+
+namespace {
+
+// error.json for a failed job: its body, its HTTP status and billing 0 (DECISIONS.md §32).
+JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, const core::Error& error) {
+  job_log().error("job failed: {}", error.what());
+  auto body = ordered_json::parse(error.detail_json());
+  body["status"] = error.http_status();
+  const auto billing = bill(request.number_of_steps, error.kind() == core::ErrorKind::cancelled
+                                                         ? service::JobOutcome::cancelled
+                                                         : service::JobOutcome::failed);
+  body["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
+  std::error_code ignored;
+  fs::remove(paths.result_file(), ignored);
+  write_file_atomically(paths.error_file(), body.dump(2) + "\n");
+  return {error.exit_code(), std::move(body)};
+}
+
+}  // namespace
+
+JobRun run_recorded_job(const TrainingRequest& request, const JobPaths& paths,
+                        const models::ModelFiles& files, const JobOptions& options,
+                        core::Progress& progress) {
+  fs::create_directories(paths.root);
+  core::LogFileSink log_file(paths.log_file().string());
+  std::error_code ignored;
+  try {
+    auto result = run_job(request, paths, files, options, progress);
+    fs::remove(paths.error_file(), ignored);
+    return {0, std::move(result)};
+  } catch (const core::Error& error) {
+    return record_failure(request, paths, error);
+  } catch (const c10::Error& error) {
+    return record_failure(request, paths, core::InternalError(error.what_without_backtrace()));
+  } catch (const std::exception& error) {
+    return record_failure(request, paths, core::InternalError(error.what()));
+  }
+}
+
+}  // namespace avtrain::service

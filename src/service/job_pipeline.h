@@ -1,0 +1,62 @@
+#pragma once
+// The whole training job (DESIGN.md "Job pipeline", issue 12): downloading -> preprocessing ->
+// encoding -> training -> validating -> uploading, each stage writing its products into the job
+// folder and marking itself finished in job.json, so that running the same job again on the same
+// folder skips the finished stages, resumes training from the trainer's last checkpoint, and returns
+// the stored result of a finished job without redoing anything.
+//
+//   const JobPaths paths(out_dir);
+//   const auto outcome = run_recorded_job(request, paths, files, {device}, progress);  // result.json /
+//   error.json
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/error.h"
+#include "models/checkpoint.h"
+#include "service/job.h"
+#include "service/request/training_request.h"
+
+namespace avtrain::core {
+class Progress;
+}
+
+namespace avtrain::service {
+
+// For tests and the CPU demo only, never set from a request: the request's buckets (512x512 and up),
+// frame counts and step minimum (100) are the product's contract and too slow for a CPU test of the
+// whole pipeline. Each set value replaces the request's for preprocessing and training; billing and
+// config_file still describe the request as submitted.
+struct JobOverrides {
+  std::optional<int> width, height;  // multiples of 32
+  std::optional<int> frames;         // 8k+1
+  std::optional<int> steps;
+};
+
+struct JobOptions {
+  torch::Device device = torch::kCPU;
+  JobOverrides overrides;
+};
+
+// Runs (or continues) the job in `paths` and returns the result JSON in the hosted endpoint's shape:
+// {"lora_file", "config_file", "video" (null without validation samples), "debug_dataset" (null unless
+// asked), "billing": {"units", "cost_usd"}}, each file {url (file://, DECISIONS.md §30), file_name,
+// file_size, content_type}. Throws core::Error on failure (core::InvalidInput when the folder holds
+// another request's job).
+nlohmann::ordered_json run_job(const TrainingRequest& request, const JobPaths& paths,
+                               const models::ModelFiles& files, const JobOptions& options,
+                               core::Progress& progress);
+
+struct JobRun {
+  int exit_code = 0;            // DECISIONS.md §31
+  nlohmann::ordered_json body;  // result.json or error.json as written
+};
+
+// run_job with its log in job.log, then result.json on success, or on failure error.json: the error's
+// body ({"detail": [...]}, the 422 body for invalid input and rejected datasets) with "status" (the
+// HTTP status) and "billing" {"units": 0, "cost_usd": "0.00"} (DECISIONS.md §32); no result then.
+JobRun run_recorded_job(const TrainingRequest& request, const JobPaths& paths,
+                        const models::ModelFiles& files, const JobOptions& options, core::Progress& progress);
+
+}  // namespace avtrain::service

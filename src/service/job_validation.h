@@ -1,0 +1,56 @@
+#pragma once
+// Validation previews of a training job (MISSION.md "Processing" step 2; DECISIONS.md §23-§25): each
+// validation entry's reference clip and audio are fetched, fitted and encoded once (in the encoding
+// stage, beside the training latents); at each validation step the current adapters sample every
+// entry and previews/step_N.mp4 holds their reel, [reference | generated] side by side with the
+// generated audio. The last step's reel is the job's `video` output.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "models/text/prompt_cache.h"
+#include "service/job.h"
+#include "service/request/training_request.h"
+
+namespace avtrain::core {
+class Progress;
+class SafetensorsSet;
+}  // namespace avtrain::core
+namespace avtrain::models {
+class VideoVaeEncoderImpl;
+class AudioVaeEncoderImpl;
+class TransformerModelImpl;
+}  // namespace avtrain::models
+
+namespace avtrain::service {
+
+// The size validation samples are generated at: the request's validation bucket, frames and rate (or
+// the test/demo overrides, service/job_pipeline.h).
+struct ValidationShape {
+  int width = 0, height = 0, frames = 0;
+  double fps = 24;
+};
+
+// Fetches and encodes every validation entry's references into latents/validation_<i>.safetensors
+// (with the prompt's and the negative prompt's contexts from `context_of`); returns the products
+// [{"latents": path, "reference_video": path}, ...] the renderer reads.
+nlohmann::json prepare_validation(
+    const TrainingRequest& request, const JobPaths& paths, const ValidationShape& shape,
+    models::VideoVaeEncoderImpl& video_encoder, models::AudioVaeEncoderImpl& audio_encoder,
+    const std::function<models::text::PromptContext(const std::string&)>& context_of,
+    core::Progress& progress);
+
+// Samples every prepared entry with `transformer` (adapters as they stand) and writes the reel to
+// previews/step_<step>.mp4, returned. Loads the VAE decoders and the vocoder for the call and frees them.
+std::filesystem::path render_validation(const TrainingRequest& request, const JobPaths& paths,
+                                        const ValidationShape& shape, const nlohmann::json& prepared,
+                                        std::shared_ptr<const core::SafetensorsSet> checkpoint,
+                                        std::shared_ptr<models::TransformerModelImpl> transformer,
+                                        torch::TensorOptions options, int64_t step, core::Progress* progress);
+
+}  // namespace avtrain::service
