@@ -29,8 +29,8 @@ namespace {
 struct TrainArguments {
   std::string request_path;
   std::string out;
-  std::string model = models::kTinyModelName;
-  std::string text_encoder = models::kTinyModelName;
+  std::string model;
+  std::string text_encoder;
   std::string device = "auto";
   // Demo and test only (service/job_pipeline.h JobOverrides): below the request's contract.
   std::string demo_size;
@@ -84,10 +84,9 @@ Action add_train(CLI::App& command) {
   command.add_option("request", args->request_path, "training request JSON (MISSION.md)")->required();
   command.add_option("--out", args->out, "job folder (created; rerun with the same folder to resume)")
       ->required();
-  command.add_option("--model", args->model, "LTX-2.3 checkpoint (.safetensors), or \"tiny\"")
-      ->capture_default_str();
-  command.add_option("--text-encoder", args->text_encoder, "Gemma 3 directory, or \"tiny\"")
-      ->capture_default_str();
+  // Required: a job silently trained on the built-in tiny model would deliver a useless LoRA.
+  command.add_option("--model", args->model, "LTX-2.3 checkpoint (.safetensors), or \"tiny\"")->required();
+  command.add_option("--text-encoder", args->text_encoder, "Gemma 3 directory, or \"tiny\"")->required();
   command.add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   auto* demo = command.add_option_group("demo", "CPU demo and tests only: override the request's sizes");
   demo->add_option("--demo-size", args->demo_size, "training size WIDTHxHEIGHT (multiples of 32)");
