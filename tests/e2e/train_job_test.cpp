@@ -93,7 +93,7 @@ class TrainJobTest : public ::testing::Test {
 };
 
 TEST_F(TrainJobTest, TinyJobDeliversEveryOutputAndAFinishedJobIsNotRedone) {
-  const auto files = models::resolve_model_files("tiny", "tiny");
+  const auto files = models::resolve_model_files("tiny", "tiny", dir_ / "model-cache");
   const JobPaths paths(dir_ / "job");
   core::Progress progress("train", /*draw=*/false);
   const auto request = make_request(dir_ / "clips.zip", dir_ / "ref.mp4");
@@ -145,14 +145,15 @@ TEST_F(TrainJobTest, WithoutValidationTheVideoIsNull) {
   const JobPaths paths(dir_ / "job");
   core::Progress progress("train", /*draw=*/false);
   const auto run = run_recorded_job(make_request(dir_ / "clips.zip"), paths,
-                                    models::resolve_model_files("tiny", "tiny"), tiny_options(), progress);
+                                    models::resolve_model_files("tiny", "tiny", dir_ / "model-cache"),
+                                    tiny_options(), progress);
   ASSERT_EQ(run.exit_code, 0) << run.body.dump(2);
   EXPECT_TRUE(run.body.at("video").is_null());  // no validation samples (DECISIONS.md §25)
   EXPECT_FALSE(fs::exists(paths.previews_dir()));
 }
 
 TEST_F(TrainJobTest, ACancelledJobIsBilledZeroAndItsRerunResumesFromTheLastCheckpoint) {
-  const auto files = models::resolve_model_files("tiny", "tiny");
+  const auto files = models::resolve_model_files("tiny", "tiny", dir_ / "model-cache");
   const JobPaths paths(dir_ / "job");
   const auto request = make_request(dir_ / "clips.zip", dir_ / "ref.mp4");
   {
