@@ -128,10 +128,10 @@ TransformerConfig TransformerConfig::from_checkpoint(const json& transformer, co
 
   if (!s.get<bool>("caption_proj_before_connector", false)) {
     s.refuse("caption_proj_before_connector",
-             "the caption projection inside the transformer (LTX-2 19B) is not implemented; avtrain loads LTX-2.3");
+             "the caption projection inside the transformer belongs to LTX-2 19B; avtrain loads LTX-2.3");
   }
   if (s.get<bool>("use_keyframes_abs_pos_embedding", false)) {
-    s.refuse("use_keyframes_abs_pos_embedding", "keyframe embeddings (LTX-2.5) are not implemented");
+    s.refuse("use_keyframes_abs_pos_embedding", "keyframe embeddings belong to LTX-2.5; avtrain loads LTX-2.3");
   }
   if (c.cross_attention_dim != c.video_dim()) {
     s.refuse("cross_attention_dim", fmt::format("without an in-transformer caption projection it must equal "
