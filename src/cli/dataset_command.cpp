@@ -2,11 +2,11 @@
 // applies the dataset rules to an archive (a path, file:// URL or http(s) URL) and prints the report:
 // pairs, skips and their reasons, warnings, errors. Exits 2 when the request would be refused with
 // 422, 3 when the archive cannot be fetched (DECISIONS.md §31).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -20,6 +20,7 @@
 #include "dataset/debug_archive.h"
 #include "dataset/preprocess.h"
 #include "service/fetch.h"
+#include "service/job_pipeline.h"
 #include "service/request/training_request.h"
 
 namespace avtrain::cli {
@@ -53,23 +54,6 @@ class ScratchDir {
   fs::path path_;
 };
 
-// The dataset's part of a training request (the job pipeline maps it the same way).
-dataset::DatasetOptions options_from(const service::TrainingRequest& request) {
-  const auto size = request.training_size();
-  dataset::DatasetOptions options;
-  options.width = size.width;
-  options.height = size.height;
-  options.frames = request.number_of_frames;
-  options.frame_rate = request.frame_rate;
-  options.reference_downscale = request.reference_downscale_factor;
-  options.reference_temporal = request.reference_temporal_scale_factor;
-  options.auto_scale_input = request.auto_scale_input;
-  options.audio_normalize = request.audio_normalize;
-  options.audio_preserve_pitch = request.audio_preserve_pitch;
-  options.trigger_phrase = request.trigger_phrase;
-  return options;
-}
-
 // The request from REQUEST.json; its training_data_url defaults to the archive being checked.
 service::TrainingRequest read_request(const std::string& path, const std::string& archive) {
   std::ifstream in(path);
@@ -78,30 +62,24 @@ service::TrainingRequest read_request(const std::string& path, const std::string
   try {
     body = nlohmann::ordered_json::parse(in);
   } catch (const nlohmann::json::parse_error& error) {
-    throw core::InvalidInput({core::Problem{{"body"}, path + " is not valid JSON: " + error.what(), "json_invalid"}});
+    throw core::InvalidInput(
+        {core::Problem{{"body"}, path + " is not valid JSON: " + error.what(), "json_invalid"}});
   }
   if (body.is_object() && !body.contains("training_data_url")) body["training_data_url"] = archive;
   return service::parse_training_request_json(body, service::LocalFilePolicy::allow_any());
 }
 
-std::string archive_name_of(const std::string& location) {
-  const std::string shown = service::redacted_url(location);
-  const auto query = shown.find('?');
-  const std::string path = shown.substr(0, query);
-  const auto slash = path.find_last_of('/');
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  return name.empty() ? "archive.zip" : name;
-}
-
 int run_check(const DatasetCheckArgs& args) {
   dataset::DatasetOptions options;
-  if (!args.request_path.empty()) options = options_from(read_request(args.request_path, args.archive));
+  if (!args.request_path.empty())
+    options = service::dataset_options(read_request(args.request_path, args.archive));
   ScratchDir scratch;
   service::FetchOptions fetch_options;
   fetch_options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
   core::Progress progress("dataset");
-  const auto fetched = service::fetch(args.archive, scratch.path() / "download.zip", fetch_options, &progress);
-  const std::string archive_name = archive_name_of(args.archive);
+  const auto fetched =
+      service::fetch(args.archive, scratch.path() / "download.zip", fetch_options, &progress);
+  const std::string archive_name = service::archive_file_name(args.archive);
 
   if (!args.prepare_dir.empty()) {
     const fs::path work_dir = args.prepare_dir;
@@ -114,14 +92,14 @@ int run_check(const DatasetCheckArgs& args) {
       std::cout << manifest.rdbuf();
     } else {
       std::cout << dataset::to_text(prepared.report)
-                << fmt::format("prepared: {} pairs in {} (manifest {})\n", prepared.pairs.size(), work_dir.string(),
-                               prepared.manifest.string());
+                << fmt::format("prepared: {} pairs in {} (manifest {})\n", prepared.pairs.size(),
+                               work_dir.string(), prepared.manifest.string());
     }
     return 0;
   }
 
-  const auto report = dataset::check_dataset(fetched.path, scratch.path() / "extracted", archive_name, options, {},
-                                             &progress);
+  const auto report = dataset::check_dataset(fetched.path, scratch.path() / "extracted", archive_name,
+                                             options, {}, &progress);
   progress.finish();
   if (args.json) {
     std::cout << dataset::to_json(report).dump(2) << std::endl;
@@ -141,18 +119,22 @@ Action add_dataset(CLI::App& command) {
   auto args = std::make_shared<DatasetCheckArgs>();
   auto* check = command.add_subcommand(
       "check", "Apply the dataset rules to an archive and print pairs, skips, warnings and errors");
-  check->add_option("archive", args->archive, "the .zip: a path, a file:// URL or an http(s) URL")->required();
-  check->add_option("--request", args->request_path,
-                    "a training request JSON whose settings (frames, frame rate, auto_scale_input, ...) apply; its "
-                    "training_data_url may be left out");
+  check->add_option("archive", args->archive, "the .zip: a path, a file:// URL or an http(s) URL")
+      ->required();
+  check->add_option(
+      "--request", args->request_path,
+      "a training request JSON whose settings (frames, frame rate, auto_scale_input, ...) apply; its "
+      "training_data_url may be left out");
   check->add_flag("--json", args->json, "print the report (or, with --prepare, the manifest) as JSON");
   check->add_option("--prepare", args->prepare_dir,
                     "also preprocess the qualifying pairs into tensors and a manifest in this folder");
-  check->add_option("--debug-zip", args->debug_zip,
-                    "with --prepare: also write the debug_dataset archive (fitted clips as mp4, prompts, manifest)");
+  check->add_option(
+      "--debug-zip", args->debug_zip,
+      "with --prepare: also write the debug_dataset archive (fitted clips as mp4, prompts, manifest)");
   return [args, check]() -> int {
     if (!args->debug_zip.empty() && args->prepare_dir.empty()) {
-      throw core::InvalidInput("--debug-zip needs --prepare DIR: the debug archive holds the preprocessed clips");
+      throw core::InvalidInput(
+          "--debug-zip needs --prepare DIR: the debug archive holds the preprocessed clips");
     }
     if (check->parsed()) return run_check(*args);
     return 1;
@@ -160,7 +142,8 @@ Action add_dataset(CLI::App& command) {
 }
 
 const bool registered = register_command(
-    {"dataset", "Check a training archive against the dataset rules (and optionally preprocess it)", add_dataset});
+    {"dataset", "Check a training archive against the dataset rules (and optionally preprocess it)",
+     add_dataset});
 
 }  // namespace
 }  // namespace avtrain::cli

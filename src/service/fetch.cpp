@@ -112,16 +112,26 @@ curl_socket_t open_checked_socket(void* user, curlsocktype, curl_sockaddr* addre
 
 std::string http_reason(long status) {
   switch (status) {
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 410: return "Gone";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return {};
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 410:
+      return "Gone";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return {};
   }
 }
 
@@ -170,26 +180,29 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
   if (transfer.cancelled) throw core::Cancelled("the download of " + redacted_url(url) + " was cancelled");
   if (transfer.refused_destination && code != CURLE_OK) return {false, false, *transfer.refused_destination};
   if (transfer.write_failed) {
-    throw core::InternalError(fmt::format("cannot write the download to {} (disk full?) after {}", part.string(),
-                                          byte_text(transfer.received)));
+    throw core::InternalError(fmt::format("cannot write the download to {} (disk full?) after {}",
+                                          part.string(), byte_text(transfer.received)));
   }
   const std::string cap = byte_text(options.max_bytes);
   if (transfer.oversized || code == CURLE_FILESIZE_EXCEEDED) {
-    return {false, false,
-            fmt::format("the file is larger than the download limit of {}: send a smaller archive, or ask the "
-                        "operator to raise the limit",
-                        cap)};
+    return {
+        false, false,
+        fmt::format("the file is larger than the download limit of {}: send a smaller archive, or ask the "
+                    "operator to raise the limit",
+                    cap)};
   }
   const std::string detail = error_buffer[0] ? std::string(error_buffer) : curl_easy_strerror(code);
   switch (code) {
-    case CURLE_OK: break;
+    case CURLE_OK:
+      break;
     case CURLE_OPERATION_TIMEDOUT:
       return {false, true, fmt::format("it timed out ({}) after {}", detail, byte_text(transfer.received))};
     case CURLE_TOO_MANY_REDIRECTS:
       return {false, false,
               fmt::format("it redirects more than {} times: give the final URL", options.max_redirects)};
     case CURLE_UNSUPPORTED_PROTOCOL:
-      return {false, false, fmt::format("it leads to a scheme avtrain does not fetch ({}): give an http(s) URL", detail)};
+      return {false, false,
+              fmt::format("it leads to a scheme avtrain does not fetch ({}): give an http(s) URL", detail)};
     case CURLE_COULDNT_RESOLVE_HOST:
       return {false, false, fmt::format("its host name does not resolve ({}): check the URL", detail)};
     case CURLE_COULDNT_CONNECT:
@@ -198,7 +211,8 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
-      return {false, true, fmt::format("the connection broke ({}) after {}", detail, byte_text(transfer.received))};
+      return {false, true,
+              fmt::format("the connection broke ({}) after {}", detail, byte_text(transfer.received))};
     default:
       return {false, false, fmt::format("libcurl failed: {}", detail)};
   }
@@ -207,12 +221,15 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
   const std::string answered =
       fmt::format("the server answered HTTP {}{}", status, reason.empty() ? "" : " (" + reason + ")");
   if (status >= 500 || status == 429) return {false, true, answered};
-  if (status == 401 || status == 403) return {false, false, answered + ": the URL needs to be public or signed"};
-  if (status == 404 || status == 410) return {false, false, answered + ": check the URL (signed URLs expire)"};
+  if (status == 401 || status == 403)
+    return {false, false, answered + ": the URL needs to be public or signed"};
+  if (status == 404 || status == 410)
+    return {false, false, answered + ": check the URL (signed URLs expire)"};
   return {false, false, answered};
 }
 
-void sleep_unless_cancelled(std::chrono::milliseconds delay, core::Progress* progress, const std::string& url) {
+void sleep_unless_cancelled(std::chrono::milliseconds delay, core::Progress* progress,
+                            const std::string& url) {
   const auto until = std::chrono::steady_clock::now() + delay;
   while (std::chrono::steady_clock::now() < until) {
     if (progress && progress->cancelled()) throw core::Cancelled("the download of " + url + " was cancelled");
@@ -221,8 +238,8 @@ void sleep_unless_cancelled(std::chrono::milliseconds delay, core::Progress* pro
   }
 }
 
-FetchedFile download(const ResourceLocation& location, const fs::path& destination, const FetchOptions& options,
-                     core::Progress* progress) {
+FetchedFile download(const ResourceLocation& location, const fs::path& destination,
+                     const FetchOptions& options, core::Progress* progress) {
   initialize_curl();
   auto& log = core::logger("service");
   const std::string shown = redacted_url(location.url);
@@ -266,8 +283,8 @@ FetchedFile open_local(const ResourceLocation& location, const FetchOptions& opt
   std::error_code error;
   const auto status = fs::status(location.path, error);
   if (error || !fs::exists(status)) {
-    throw core::DownloadFailed(fmt::format("{}: the local file {} does not exist: check the path", options.field,
-                                           location.path.string()));
+    throw core::DownloadFailed(fmt::format("{}: the local file {} does not exist: check the path",
+                                           options.field, location.path.string()));
   }
   if (!fs::is_regular_file(status)) {
     throw core::DownloadFailed(fmt::format("{}: {} is not a regular file: give the path of the .zip archive",
@@ -301,9 +318,18 @@ std::string redacted_url(std::string_view url) {
 FetchedFile fetch(std::string_view location_text, const fs::path& destination, const FetchOptions& options,
                   core::Progress* progress) {
   const LocationCheck check = check_location(location_text, options.field, options.local_files);
-  if (!check.location) throw core::InvalidInput({core::Problem{{"body", options.field}, check.msg, check.type}});
+  if (!check.location)
+    throw core::InvalidInput({core::Problem{{"body", options.field}, check.msg, check.type}});
   if (check.location->kind == LocationKind::local_file) return open_local(*check.location, options);
   return download(*check.location, destination, options, progress);
+}
+
+std::string archive_file_name(const std::string& location) {
+  const std::string shown = redacted_url(location);
+  const std::string path = shown.substr(0, shown.find('?'));
+  const auto slash = path.find_last_of('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.empty() ? "archive.zip" : name;
 }
 
 }  // namespace avtrain::service

@@ -54,11 +54,14 @@ struct FetchedFile {
 // in place; an http(s) URL is downloaded to `destination` (through `destination`.part, renamed once
 // complete; its folder is created). Progress, when given, receives the byte fraction and is checked
 // for cancellation.
-FetchedFile fetch(std::string_view location, const std::filesystem::path& destination, const FetchOptions& options,
-                  core::Progress* progress = nullptr);
+FetchedFile fetch(std::string_view location, const std::filesystem::path& destination,
+                  const FetchOptions& options, core::Progress* progress = nullptr);
 
 // `url` without its query, fragment and user information, for messages and logs: signed URLs
 // carry credentials there.
 std::string redacted_url(std::string_view url);
+// The file name a location shows a user: the last path component of the (redacted) URL or path
+// without its query; "archive.zip" when it has none.
+std::string archive_file_name(const std::string& location);
 
 }  // namespace avtrain::service

@@ -96,15 +96,6 @@ dataset::DatasetOptions dataset_options(const TrainingRequest& request, const Tr
   return options;
 }
 
-// The archive's name as the user knows it: the last path component of the URL without its query.
-std::string archive_name_of(const std::string& location) {
-  const std::string shown = redacted_url(location);
-  const std::string path = shown.substr(0, shown.find('?'));
-  const auto slash = path.find_last_of('/');
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  return name.empty() ? "archive.zip" : name;
-}
-
 // Compute dtype: bf16 on an accelerator as the reference trains; float32 on the CPU, which has no
 // fast bf16 matmul in LibTorch 1.13.
 torch::ScalarType compute_dtype(torch::Device device) {
@@ -142,7 +133,7 @@ ordered_json file_entry(const fs::path& path, const std::string& content_type) {
 json download_stage(const TrainingRequest& request, const JobPaths& paths, core::Progress& progress) {
   FetchOptions options;
   options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
-  const std::string name = archive_name_of(request.training_data_url);
+  const std::string name = archive_file_name(request.training_data_url);
   const auto fetched = fetch(request.training_data_url, paths.download_dir() / name, options, &progress);
   job_log().info("training data: {} ({} bytes{})", redacted_url(request.training_data_url), fetched.bytes,
                  fetched.downloaded ? ", downloaded" : ", local");
@@ -414,6 +405,10 @@ void claim_job_folder(const TrainingRequest& request, const JobPaths& paths) {
 }
 
 }  // namespace
+
+dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides) {
+  return dataset_options(request, training_shape(request, overrides));
+}
 
 ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, const models::ModelFiles& files,
                      const JobOptions& options, core::Progress& progress) {

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "dataset/dataset_options.h"
 #include "models/checkpoint.h"
 #include "service/job.h"
 #include "service/request/training_request.h"
@@ -33,6 +34,11 @@ struct JobOverrides {
   std::optional<int> frames;         // 8k+1
   std::optional<int> steps;
 };
+
+// The dataset rules of a request (bucket, frames, rate, reference scaling, audio options, trigger
+// phrase), at the request's sizes unless `overrides` replace them. One mapping for the job and the
+// `avtrain dataset check` command.
+dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides = {});
 
 struct JobOptions {
   torch::Device device = torch::kCPU;
