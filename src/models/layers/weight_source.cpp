@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <set>
@@ -18,7 +19,9 @@ namespace {
 enum class Mode { checkpoint, meta, random };
 constexpr size_t kListedProblems = 20;
 
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 // FNV-1a of the key: each tensor's random draw depends only on the seed and its name.
 uint64_t hash_name(std::string_view name) {
@@ -31,21 +34,30 @@ bool ends_with(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
-torch::Tensor random_tensor(uint64_t seed, const std::string& key, const std::vector<int64_t>& shape, Init init,
-                            const torch::TensorOptions& options) {
+torch::Tensor random_tensor(uint64_t seed, const std::string& key, const std::vector<int64_t>& shape,
+                            Init init, const torch::TensorOptions& options) {
   auto generator = at::detail::createCPUGenerator(seed ^ hash_name(key));
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   torch::Tensor value;
   switch (init) {
-    case Init::zeros: value = torch::zeros(shape, f32); break;
-    case Init::ones: value = torch::ones(shape, f32); break;
-    case Init::normal: value = at::normal(0.0, 0.3, shape, generator, f32); break;
-    case Init::positive: value = at::empty(shape, f32).uniform_(0.5, 1.5, generator); break;
+    case Init::zeros:
+      value = torch::zeros(shape, f32);
+      break;
+    case Init::ones:
+      value = torch::ones(shape, f32);
+      break;
+    case Init::normal:
+      value = at::normal(0.0, 0.3, shape, generator, f32);
+      break;
+    case Init::positive:
+      value = at::empty(shape, f32).uniform_(0.5, 1.5, generator);
+      break;
     case Init::automatic:
       if (shape.size() >= 2) {
         int64_t fan_in = 1;
         for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
-        value = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(fan_in, 1))), shape, generator, f32);
+        value = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(fan_in, 1))), shape,
+                           generator, f32);
       } else if (shape.size() == 1 && ends_with(key, "bias")) {
         value = at::normal(0.0, 0.1, shape, generator, f32);
       } else if (shape.size() == 1) {
@@ -77,8 +89,8 @@ struct WeightSource::State {
 WeightSource::WeightSource(std::shared_ptr<State> state, std::string prefix)
     : state_(std::move(state)), prefix_(std::move(prefix)) {}
 
-WeightSource WeightSource::from_checkpoint(std::shared_ptr<const core::SafetensorsSet> set, std::string prefix,
-                                           torch::TensorOptions options) {
+WeightSource WeightSource::from_checkpoint(std::shared_ptr<const core::SafetensorsSet> set,
+                                           std::string prefix, torch::TensorOptions options) {
   auto state = std::make_shared<State>();
   state->mode = Mode::checkpoint;
   state->set = std::move(set);
@@ -117,7 +129,8 @@ bool WeightSource::has(std::string_view name) const {
   return state_->set->find(prefix_ + std::string(name)).has_value();
 }
 
-torch::Tensor WeightSource::take_optional(std::string_view name, std::vector<int64_t> shape, Init init) const {
+torch::Tensor WeightSource::take_optional(std::string_view name, std::vector<int64_t> shape,
+                                          Init init) const {
   if (!has(name)) return {};
   return take(name, std::move(shape), init);
 }
@@ -147,14 +160,16 @@ torch::Tensor WeightSource::take(std::string_view name, std::vector<int64_t> sha
   const auto& entry = *located->entry;
   if (entry.shape != shape) {
     const std::lock_guard lock(state.mutex);
-    state.mismatched.push_back(fmt::format("'{}' has shape {}, expected {}", key, shape_text(entry.shape), shape_text(shape)));
+    state.mismatched.push_back(
+        fmt::format("'{}' has shape {}, expected {}", key, shape_text(entry.shape), shape_text(shape)));
     return torch::empty(shape, state.options.device(torch::kMeta));
   }
   // One tensor at a time: a bf16 file read as float32 never holds a full float32 copy of the model.
   return core::read_tensor(*located->file, entry).to(state.options, /*non_blocking=*/false, /*copy=*/false);
 }
 
-void WeightSource::finish(std::string_view component) const {
+void WeightSource::finish(std::string_view component,
+                          const std::vector<std::string>& other_components) const {
   auto& state = *state_;
   const std::lock_guard lock(state.mutex);
   if (state.mode != Mode::checkpoint) return;
@@ -162,16 +177,19 @@ void WeightSource::finish(std::string_view component) const {
   if (!state.missing.empty() || !state.mismatched.empty()) {
     std::string message;
     if (!state.missing.empty()) {
-      message += fmt::format("{}: the {} needs {} tensor(s) the file lacks:", file, component, state.missing.size());
-      for (size_t i = 0; i < std::min(kListedProblems, state.missing.size()); ++i) message += "\n  " + state.missing[i];
+      message +=
+          fmt::format("{}: the {} needs {} tensor(s) the file lacks:", file, component, state.missing.size());
+      for (size_t i = 0; i < std::min(kListedProblems, state.missing.size()); ++i)
+        message += "\n  " + state.missing[i];
       if (state.missing.size() > kListedProblems) {
         message += fmt::format("\n  ... and {} more", state.missing.size() - kListedProblems);
       }
     }
     if (!state.mismatched.empty()) {
       if (!message.empty()) message += "\n";
-      message += fmt::format("{}: {} tensor(s) of the {} have the wrong shape for the file's own config:", file,
-                             state.mismatched.size(), component);
+      message +=
+          fmt::format("{}: {} tensor(s) of the {} have the wrong shape for the file's own config:", file,
+                      state.mismatched.size(), component);
       for (size_t i = 0; i < std::min(kListedProblems, state.mismatched.size()); ++i) {
         message += "\n  " + state.mismatched[i];
       }
@@ -179,18 +197,26 @@ void WeightSource::finish(std::string_view component) const {
         message += fmt::format("\n  ... and {} more", state.mismatched.size() - kListedProblems);
       }
     }
-    message += "\nThe file does not match what this component expects; check that it is an LTX-2.3 checkpoint and "
-               "not truncated, or re-download it.";
+    message +=
+        "\nThe file does not match what this component expects; check that it is an LTX-2.3 checkpoint and "
+        "not truncated, or re-download it.";
     throw core::InvalidInput(message);
   }
   std::vector<std::string> unused;
   for (const auto& name : state.set->names()) {
-    if (name.rfind(state.root_prefix, 0) == 0 && !state.taken_keys.count(name)) unused.push_back(name);
+    if (name.rfind(state.root_prefix, 0) != 0 || state.taken_keys.count(name)) continue;
+    const bool elsewhere =
+        std::any_of(other_components.begin(), other_components.end(), [&](const std::string& child) {
+          return name.compare(state.root_prefix.size(), child.size(), child) == 0;
+        });
+    if (!elsewhere) unused.push_back(name);
   }
   if (!unused.empty()) {
     std::string listed;
-    for (size_t i = 0; i < std::min(kListedProblems, unused.size()); ++i) listed += (i ? ", " : "") + unused[i];
-    if (unused.size() > kListedProblems) listed += fmt::format(", ... ({} more)", unused.size() - kListedProblems);
+    for (size_t i = 0; i < std::min(kListedProblems, unused.size()); ++i)
+      listed += (i ? ", " : "") + unused[i];
+    if (unused.size() > kListedProblems)
+      listed += fmt::format(", ... ({} more)", unused.size() - kListedProblems);
     core::logger("models").warn("{}: {} key(s) under '{}' are not used by the {}: {}", file, unused.size(),
                                 state.root_prefix, component, listed);
   }

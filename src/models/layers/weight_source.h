@@ -28,7 +28,7 @@ enum class Init {
   normal,     // N(0, 0.3): tables and registers
   zeros,
   ones,
-  positive,   // uniform in [0.5, 1.5]: statistics such as standard deviations
+  positive,  // uniform in [0.5, 1.5]: statistics such as standard deviations
 };
 
 class WeightSource {
@@ -48,7 +48,8 @@ class WeightSource {
   torch::Tensor take(std::string_view name, std::vector<int64_t> shape, Init init = Init::automatic) const;
   // Like take, but absence is not an error: returns an undefined tensor (checkpoint source only;
   // meta and random sources always produce the tensor).
-  torch::Tensor take_optional(std::string_view name, std::vector<int64_t> shape, Init init = Init::automatic) const;
+  torch::Tensor take_optional(std::string_view name, std::vector<int64_t> shape,
+                              Init init = Init::automatic) const;
   bool has(std::string_view name) const;
 
   const std::string& prefix() const { return prefix_; }
@@ -57,8 +58,10 @@ class WeightSource {
 
   // Throws core::InvalidInput naming the file, every missing key and every shape mismatch (the first
   // 20, then a count); logs a warning listing keys under `prefix()` that no module took. `component`
-  // names the part in messages ("transformer", "video VAE encoder").
-  void finish(std::string_view component) const;
+  // names the part in messages ("transformer", "video VAE encoder"). Keys under `other_components`
+  // (children of prefix(), e.g. "video_embeddings_connector.") belong to another component that
+  // shares the prefix in the checkpoint and are not reported.
+  void finish(std::string_view component, const std::vector<std::string>& other_components = {}) const;
   // Every key taken so far, with its shape, in the order taken.
   std::vector<std::pair<std::string, std::vector<int64_t>>> taken() const;
 

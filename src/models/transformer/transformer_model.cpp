@@ -28,26 +28,35 @@ struct ParameterRegistry : torch::nn::Module {
 
 double largest_finite(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
-    case torch::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::max());
-    case torch::kFloat64: return std::numeric_limits<double>::max();
-    default: return static_cast<double>(std::numeric_limits<float>::max());
+    case torch::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
+    case torch::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::max());
+    case torch::kFloat64:
+      return std::numeric_limits<double>::max();
+    default:
+      return static_cast<double>(std::numeric_limits<float>::max());
   }
 }
 
 double smallest_normal(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::min());
-    case torch::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::min());
-    case torch::kFloat64: return std::numeric_limits<double>::min();
-    default: return static_cast<double>(std::numeric_limits<float>::min());
+    case torch::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::min());
+    case torch::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::min());
+    case torch::kFloat64:
+      return std::numeric_limits<double>::min();
+    default:
+      return static_cast<double>(std::numeric_limits<float>::min());
   }
 }
 
 // Text padding mask -> additive [B, 1, 1, L]: 0 keep, -max pad; a floating mask is already additive (§6.1).
 torch::Tensor additive_context_mask(const torch::Tensor& mask, torch::ScalarType dtype) {
   if (!mask.defined()) return {};
-  if (torch::isFloatingType(mask.scalar_type())) return mask.dim() == 2 ? mask.unsqueeze(1).unsqueeze(1) : mask;
+  if (torch::isFloatingType(mask.scalar_type()))
+    return mask.dim() == 2 ? mask.unsqueeze(1).unsqueeze(1) : mask;
   const auto bias = (mask.to(torch::kInt64) - 1).to(dtype) * largest_finite(dtype);
   return bias.view({mask.size(0), 1, 1, mask.size(-1)});
 }
@@ -67,9 +76,9 @@ torch::Tensor per_token(const torch::Tensor& timesteps, int64_t batch, int64_t t
   if (t.dim() == 3) t = t.squeeze(-1);
   if (t.dim() == 1) t = t.unsqueeze(1);
   if (t.dim() != 2 || t.size(0) != batch || (t.size(1) != tokens && t.size(1) != 1)) {
-    throw core::InvalidInput(fmt::format("{} timesteps have shape {}, expected [{}, {}] (or [{}, {}, 1], [{}])",
-                                         stream, fmt::join(timesteps.sizes(), "x"), batch, tokens, batch, tokens,
-                                         batch));
+    throw core::InvalidInput(
+        fmt::format("{} timesteps have shape {}, expected [{}, {}] (or [{}, {}, 1], [{}])", stream,
+                    fmt::join(timesteps.sizes(), "x"), batch, tokens, batch, tokens, batch));
   }
   return t.expand({batch, tokens}).contiguous();
 }
@@ -102,8 +111,8 @@ bool Perturbations::empty() const {
 
 torch::Tensor Perturbations::keep_mask(int64_t layers, int64_t batch) const {
   if (!samples.empty() && static_cast<int64_t>(samples.size()) != batch) {
-    throw core::InvalidInput(fmt::format("perturbations are given for {} samples but the batch has {}",
-                                         samples.size(), batch));
+    throw core::InvalidInput(
+        fmt::format("perturbations are given for {} samples but the batch has {}", samples.size(), batch));
   }
   auto mask = torch::ones({kPerturbationTypes, layers, batch}, torch::kFloat32);
   for (int64_t b = 0; b < static_cast<int64_t>(samples.size()); ++b) {
@@ -112,7 +121,8 @@ torch::Tensor Perturbations::keep_mask(int64_t layers, int64_t batch) const {
       if (p.blocks.empty()) mask.select(0, type).select(1, b).fill_(0);
       for (const int64_t block : p.blocks) {
         if (block < 0 || block >= layers) {
-          throw core::InvalidInput(fmt::format("perturbation block {} is outside the model's {} blocks", block, layers));
+          throw core::InvalidInput(
+              fmt::format("perturbation block {} is outside the model's {} blocks", block, layers));
         }
         mask[type][block][b] = 0;
       }
@@ -122,7 +132,8 @@ torch::Tensor Perturbations::keep_mask(int64_t layers, int64_t batch) const {
 }
 
 Perturbations Perturbations::from_keep_mask(const torch::Tensor& keep_mask) {
-  TORCH_CHECK(keep_mask.dim() == 3 && keep_mask.size(0) == kPerturbationTypes, "keep mask must be [4, blocks, B]");
+  TORCH_CHECK(keep_mask.dim() == 3 && keep_mask.size(0) == kPerturbationTypes,
+              "keep mask must be [4, blocks, B]");
   const auto mask = keep_mask.to(torch::kCPU, torch::kFloat32);
   Perturbations result;
   result.samples.resize(static_cast<size_t>(mask.size(2)));
@@ -153,7 +164,8 @@ torch::Tensor velocity_to_denoised(const torch::Tensor& latent, const torch::Ten
 TransformerModelImpl::TransformerModelImpl(const WeightSource& w, const TransformerConfig& c) : config(c) {
   const int64_t dv = c.video_dim(), da = c.audio_dim(), k = c.table_rows();
   patchify_proj = register_module("patchify_proj", Linear(w.at("patchify_proj"), c.in_channels, dv));
-  audio_patchify_proj = register_module("audio_patchify_proj", Linear(w.at("audio_patchify_proj"), c.audio_in_channels, da));
+  audio_patchify_proj =
+      register_module("audio_patchify_proj", Linear(w.at("audio_patchify_proj"), c.audio_in_channels, da));
   const auto adaln = [&](const char* name, int64_t dim, int64_t coefficient) {
     return register_module(name, AdaLnSingle(w.at(name), dim, coefficient));
   };
@@ -174,11 +186,13 @@ TransformerModelImpl::TransformerModelImpl(const WeightSource& w, const Transfor
     blocks.push_back(TransformerBlock(block_weights.at(std::to_string(i)), c));
     transformer_blocks->push_back(blocks.back());
   }
-  scale_shift_table = register_parameter("scale_shift_table", w.take("scale_shift_table", {2, dv}, Init::normal), false);
-  audio_scale_shift_table =
-      register_parameter("audio_scale_shift_table", w.take("audio_scale_shift_table", {2, da}, Init::normal), false);
+  scale_shift_table =
+      register_parameter("scale_shift_table", w.take("scale_shift_table", {2, dv}, Init::normal), false);
+  audio_scale_shift_table = register_parameter(
+      "audio_scale_shift_table", w.take("audio_scale_shift_table", {2, da}, Init::normal), false);
   proj_out = register_module("proj_out", Linear(w.at("proj_out"), dv, c.out_channels));
-  audio_proj_out = register_module("audio_proj_out", Linear(w.at("audio_proj_out"), da, c.audio_out_channels));
+  audio_proj_out =
+      register_module("audio_proj_out", Linear(w.at("audio_proj_out"), da, c.audio_out_channels));
 }
 
 torch::ScalarType TransformerModelImpl::dtype() const { return patchify_proj->weight.scalar_type(); }
@@ -187,7 +201,8 @@ torch::Device TransformerModelImpl::device() const { return patchify_proj->weigh
 std::vector<std::pair<std::string, Linear>> TransformerModelImpl::named_linears() {
   std::vector<std::pair<std::string, Linear>> result;
   for (const auto& item : named_modules("", /*include_self=*/false)) {
-    if (auto linear = std::dynamic_pointer_cast<LinearImpl>(item.value())) result.emplace_back(item.key(), Linear(linear));
+    if (auto linear = std::dynamic_pointer_cast<LinearImpl>(item.value()))
+      result.emplace_back(item.key(), Linear(linear));
   }
   return result;
 }
@@ -200,7 +215,9 @@ void TransformerModelImpl::replace_weights(
       const auto key = item.key().empty() ? entry.key() : item.key() + "." + entry.key();
       entry.value() = make(key, entry.value()).detach().requires_grad_(false);
     }
-    const auto get = [&](const char* name) { return registry.contains(name) ? registry[name] : torch::Tensor(); };
+    const auto get = [&](const char* name) {
+      return registry.contains(name) ? registry[name] : torch::Tensor();
+    };
     if (auto* linear = item.value()->as<LinearImpl>()) {
       linear->weight = get("weight");
       linear->bias = get("bias");
@@ -220,19 +237,33 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
   const auto dtype = this->dtype();
   const auto device = this->device();
   const auto& c = config;
-  StreamModules video_modules{patchify_proj, adaln_single, prompt_adaln_single,
-                                    av_ca_video_scale_shift_adaln_single, av_ca_a2v_gate_adaln_single,
-                                    c.video_dim(), c.video_heads, c.in_channels, &c.video_max_pos, "video"};
-  StreamModules audio_modules{audio_patchify_proj, audio_adaln_single, audio_prompt_adaln_single,
-                                    av_ca_audio_scale_shift_adaln_single, av_ca_v2a_gate_adaln_single,
-                                    c.audio_dim(), c.audio_heads, c.audio_in_channels, &c.audio_max_pos, "audio"};
+  StreamModules video_modules{patchify_proj,
+                              adaln_single,
+                              prompt_adaln_single,
+                              av_ca_video_scale_shift_adaln_single,
+                              av_ca_a2v_gate_adaln_single,
+                              c.video_dim(),
+                              c.video_heads,
+                              c.in_channels,
+                              &c.video_max_pos,
+                              "video"};
+  StreamModules audio_modules{audio_patchify_proj,
+                              audio_adaln_single,
+                              audio_prompt_adaln_single,
+                              av_ca_audio_scale_shift_adaln_single,
+                              av_ca_v2a_gate_adaln_single,
+                              c.audio_dim(),
+                              c.audio_heads,
+                              c.audio_in_channels,
+                              &c.audio_max_pos,
+                              "audio"};
   const auto record = [&](const std::string& name, const torch::Tensor& t) {
     if (trace && t.defined()) trace->record(name, t);
   };
 
   // ---- preprocessing, once per forward (§6.1)
-  const auto prepare = [&](const Modality& m, StreamModules& s, const Modality* other,
-                           torch::Tensor& x, torch::Tensor& embedded) -> StreamInputs {
+  const auto prepare = [&](const Modality& m, StreamModules& s, const Modality* other, torch::Tensor& x,
+                           torch::Tensor& embedded) -> StreamInputs {
     StreamInputs in;
     const auto& latent = m.latent;
     if (latent.dim() != 3 || latent.size(2) != s.in_channels) {
@@ -258,27 +289,31 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
       record(n + ".prompt_timestep", in.prompt_mod);
     }
     in.context = m.context.to(device, dtype);
-    in.context_mask = additive_context_mask(m.context_mask.defined() ? m.context_mask.to(device) : m.context_mask, dtype);
+    in.context_mask =
+        additive_context_mask(m.context_mask.defined() ? m.context_mask.to(device) : m.context_mask, dtype);
     record(n + ".context_mask_additive", in.context_mask);
     const auto positions = m.positions.to(device, torch::kFloat32);
-    in.rope = build_rope(positions, {s.dim, s.heads, *s.max_pos, c.rope_theta, c.double_precision_rope}, dtype);
+    in.rope =
+        build_rope(positions, {s.dim, s.heads, *s.max_pos, c.rope_theta, c.double_precision_rope}, dtype);
     record(n + ".pe_cos", in.rope.cos);
     record(n + ".pe_sin", in.rope.sin);
-    in.self_mask = strength_log_bias(m.attention_mask.defined() ? m.attention_mask.to(device) : m.attention_mask, dtype);
+    in.self_mask =
+        strength_log_bias(m.attention_mask.defined() ? m.attention_mask.to(device) : m.attention_mask, dtype);
     record(n + ".self_attention_bias", in.self_mask);
     if (other && other->latent.size(1) > 0) {  // the cross-modality inputs exist only with both streams
       const double cross_max = std::max(c.video_max_pos[0], c.audio_max_pos[0]);
-      in.cross_rope = build_rope(positions.narrow(1, 0, 1),
-                                 {c.audio_cross_attention_dim, s.heads, {cross_max}, c.rope_theta, c.double_precision_rope},
-                                 dtype);
+      in.cross_rope = build_rope(
+          positions.narrow(1, 0, 1),
+          {c.audio_cross_attention_dim, s.heads, {cross_max}, c.rope_theta, c.double_precision_rope}, dtype);
       record(n + ".cross_pe_cos", in.cross_rope.cos);
       record(n + ".cross_pe_sin", in.cross_rope.sin);
       in.cross_mod = s.cross_scale_shift(t, dtype).modulation;
       record(n + ".cross_scale_shift_timestep", in.cross_mod);
       // The gate of the update applied to this stream uses the OTHER stream's sigma (§5.3, DECISIONS §2).
       const auto other_sigma = other->sigma.to(device, torch::kFloat32).view({batch, 1});
-      in.cross_gate = s.cross_gate(other_sigma * c.timestep_scale * (c.av_gate_timestep_scale / c.timestep_scale),
-                                   dtype).modulation;
+      in.cross_gate =
+          s.cross_gate(other_sigma * c.timestep_scale * (c.av_gate_timestep_scale / c.timestep_scale), dtype)
+              .modulation;
       record(n + ".cross_gate_timestep", in.cross_gate);
     }
     return in;
@@ -295,7 +330,9 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
   for (int64_t i = 0; i < c.num_layers; ++i) {
     BlockPerturbation p;
     if (keep.defined()) {
-      const auto row = [&](PerturbationType type) { return keep_row(keep[static_cast<int64_t>(type)][i], device); };
+      const auto row = [&](PerturbationType type) {
+        return keep_row(keep[static_cast<int64_t>(type)][i], device);
+      };
       const auto vs = row(PerturbationType::skip_video_self_attention);
       const auto as = row(PerturbationType::skip_audio_self_attention);
       const auto a2v = row(PerturbationType::skip_a2v_cross_attention);
@@ -336,8 +373,8 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
       }
       // Everything by value: the backward calls this again after forward() has returned.
       const bool has_v = xv.defined(), has_a = xa.defined(), run_v = vin.run, run_a = ain.run;
-      const auto fn = [vin, ain, block, p, substituted, has_v, has_a, run_v, run_a](
-                          const std::vector<torch::Tensor>& in) mutable {
+      const auto fn = [vin, ain, block, p, substituted, has_v, has_a, run_v,
+                       run_a](const std::vector<torch::Tensor>& in) mutable {
         size_t next = 0;
         const auto xv_in = has_v ? in[next++] : torch::Tensor();
         const auto xa_in = has_a ? in[next++] : torch::Tensor();
@@ -366,7 +403,8 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
   const auto finish = [&](const torch::Tensor& x, const torch::Tensor& table, const torch::Tensor& embedded,
                           Linear& proj) {
     const auto values = table + embedded.unsqueeze(-2);  // [B, T, 2, D]: row 0 shift, row 1 scale
-    const auto normed = torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, {}, {}, c.norm_eps).to(x.scalar_type());
+    const auto normed =
+        torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, {}, {}, c.norm_eps).to(x.scalar_type());
     return proj(normed * (1 + values.select(2, 1)) + values.select(2, 0));
   };
   if (video) output.video = finish(xv, scale_shift_table, emb_v, proj_out);
@@ -374,14 +412,17 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
   return output;
 }
 
-TransformerModel load_transformer(std::shared_ptr<const core::SafetensorsSet> set, torch::TensorOptions options) {
+TransformerModel load_transformer(std::shared_ptr<const core::SafetensorsSet> set,
+                                  torch::TensorOptions options) {
   const auto names = set->names();
-  const bool prefixed = std::any_of(names.begin(), names.end(),
-                                    [](const std::string& n) { return n.rfind(kPrefix, 0) == 0; });
+  const bool prefixed =
+      std::any_of(names.begin(), names.end(), [](const std::string& n) { return n.rfind(kPrefix, 0) == 0; });
   const auto config = TransformerConfig::from_metadata(set->metadata(), set->description());
   const auto weights = WeightSource::from_checkpoint(set, prefixed ? kPrefix : "", options);
   TransformerModel model(weights, config);
-  weights.finish("transformer");
+  // The text path's connectors live under the transformer's prefix in the unified checkpoint
+  // (specs/text_encoder.md); models/text loads them.
+  weights.finish("transformer", {"video_embeddings_connector.", "audio_embeddings_connector."});
   core::logger("models").info("transformer: {} ({})", config.summary(), set->description());
   return model;
 }
