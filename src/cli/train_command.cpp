@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/demo_overrides.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -32,9 +33,7 @@ struct TrainArguments {
   std::string model;
   std::string text_encoder;
   std::string device = "auto";
-  // Demo and test only (service/job_pipeline.h JobOverrides): below the request's contract.
-  std::string demo_size;
-  std::optional<int> demo_frames, demo_steps;
+  DemoOverrideArguments demo;  // CPU demo and tests only
 };
 
 std::string read_text(const std::string& path) {
@@ -45,23 +44,6 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-service::JobOverrides overrides_from(const TrainArguments& args) {
-  service::JobOverrides overrides;
-  if (!args.demo_size.empty()) {
-    const auto x = args.demo_size.find('x');
-    try {
-      if (x == std::string::npos) throw std::invalid_argument("no x");
-      overrides.width = std::stoi(args.demo_size.substr(0, x));
-      overrides.height = std::stoi(args.demo_size.substr(x + 1));
-    } catch (const std::exception&) {
-      throw core::InvalidInput("--demo-size " + args.demo_size + ": expected WIDTHxHEIGHT, e.g. 64x64");
-    }
-  }
-  overrides.frames = args.demo_frames;
-  overrides.steps = args.demo_steps;
-  return overrides;
-}
-
 int run_train(const TrainArguments& args) {
   const auto request =
       service::parse_training_request(read_text(args.request_path), service::LocalFilePolicy::allow_any());
@@ -70,7 +52,7 @@ int run_train(const TrainArguments& args) {
   options.device = args.device == "auto" ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA)
                                                                         : torch::Device(torch::kCPU))
                                          : core::parse_device(args.device);
-  options.overrides = overrides_from(args);
+  options.overrides = to_job_overrides(args.demo);
   const auto files = models::resolve_model_files(args.model, args.text_encoder);
   core::Progress progress("train");
   const auto run = service::run_recorded_job(request, service::JobPaths(args.out), files, options, progress);
@@ -88,10 +70,7 @@ Action add_train(CLI::App& command) {
   command.add_option("--model", args->model, "LTX-2.3 checkpoint (.safetensors), or \"tiny\"")->required();
   command.add_option("--text-encoder", args->text_encoder, "Gemma 3 directory, or \"tiny\"")->required();
   command.add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  auto* demo = command.add_option_group("demo", "CPU demo and tests only: override the request's sizes");
-  demo->add_option("--demo-size", args->demo_size, "training size WIDTHxHEIGHT (multiples of 32)");
-  demo->add_option("--demo-frames", args->demo_frames, "training frame count (8k+1)");
-  demo->add_option("--demo-steps", args->demo_steps, "training steps");
+  add_demo_override_options(command, args->demo);
   return [args] { return run_train(*args); };
 }
 

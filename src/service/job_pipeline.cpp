@@ -121,8 +121,8 @@ std::string file_url(const fs::path& path) {
   return url;
 }
 
-ordered_json file_entry(const fs::path& path, const std::string& content_type) {
-  return ordered_json{{"url", file_url(path)},
+ordered_json file_entry(const fs::path& path, const std::string& content_type, const JobOptions& options) {
+  return ordered_json{{"url", options.file_url ? options.file_url(path, content_type) : file_url(path)},
                       {"file_name", path.filename().string()},
                       {"file_size", fs::file_size(path)},
                       {"content_type", content_type}};
@@ -130,9 +130,9 @@ ordered_json file_entry(const fs::path& path, const std::string& content_type) {
 
 // --- stages -------------------------------------------------------------------------------------
 
-json download_stage(const TrainingRequest& request, const JobPaths& paths, core::Progress& progress) {
-  FetchOptions options;
-  options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
+json download_stage(const TrainingRequest& request, const JobPaths& paths, FetchOptions options,
+                    core::Progress& progress) {
+  options.field = "training_data_url";
   const std::string name = archive_file_name(request.training_data_url);
   const auto fetched = fetch(request.training_data_url, paths.download_dir() / name, options, &progress);
   job_log().info("training data: {} ({} bytes{})", redacted_url(request.training_data_url), fetched.bytes,
@@ -179,8 +179,8 @@ std::vector<std::string> job_prompts(const TrainingRequest& request, const json&
 }
 
 json encode_stage(const TrainingRequest& request, const ValidationShape& shape, const JobPaths& paths,
-                  const models::ModelFiles& files, const json& preprocessed, torch::Device device,
-                  core::Progress& progress) {
+                  const FetchOptions& fetch_options, const models::ModelFiles& files,
+                  const json& preprocessed, torch::Device device, core::Progress& progress) {
   const auto checkpoint = open_checkpoint(files);
   const auto dtype = compute_dtype(device);
   const json& pairs = preprocessed.at("pairs");
@@ -219,8 +219,8 @@ json encode_stage(const TrainingRequest& request, const ValidationShape& shape, 
   json validation = json::array();
   if (!request.validation.empty()) {
     auto validation_progress = progress.stage("validation references", 0.3, 0.4);
-    validation = prepare_validation(request, paths, shape, *video_encoder, *audio_encoder, context_of,
-                                    validation_progress);
+    validation = prepare_validation(request, paths, shape, fetch_options, *video_encoder, *audio_encoder,
+                                    context_of, validation_progress);
   }
 
   auto latent_progress = progress.stage("latents", 0.4, 1.0);
@@ -358,7 +358,7 @@ json validate_stage(const TrainingRequest& request, const ValidationShape& vshap
 }
 
 ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
-                          const models::ModelFiles& files, const JobState& state) {
+                          const models::ModelFiles& files, const JobState& state, const JobOptions& options) {
   const fs::path outputs = paths.outputs_dir();
   fs::create_directories(outputs);
   const auto place = [&](const fs::path& from, const char* name) {
@@ -372,18 +372,18 @@ ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
   write_file_atomically(config, make_config_file(request, base_model_name(files)).dump(2) + "\n");
 
   ordered_json result;
-  result["lora_file"] = file_entry(lora, "application/octet-stream");
-  result["config_file"] = file_entry(config, "application/json");
+  result["lora_file"] = file_entry(lora, "application/octet-stream", options);
+  result["config_file"] = file_entry(config, "application/json", options);
   const json& validated = state.products(JobStage::validating);
-  result["video"] =
-      validated.contains("video")
-          ? file_entry(place(validated.at("video").get<std::string>(), "validation.mp4"), "video/mp4")
-          : ordered_json(nullptr);
+  result["video"] = validated.contains("video")
+                        ? file_entry(place(validated.at("video").get<std::string>(), "validation.mp4"),
+                                     "video/mp4", options)
+                        : ordered_json(nullptr);
   const json& preprocessed = state.products(JobStage::preprocessing);
   result["debug_dataset"] =
       preprocessed.contains("debug_dataset")
           ? file_entry(place(preprocessed.at("debug_dataset").get<std::string>(), kDebugDatasetFileName),
-                       "application/zip")
+                       "application/zip", options)
           : ordered_json(nullptr);
   const auto billing = bill(request.number_of_steps, service::JobOutcome::delivered);
   result["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
@@ -405,6 +405,13 @@ void claim_job_folder(const TrainingRequest& request, const JobPaths& paths) {
 }
 
 }  // namespace
+
+FetchOptions cli_fetch_options() {
+  FetchOptions options;
+  options.allow_private_destinations = true;
+  options.local_files = LocalFilePolicy::allow_any();
+  return options;
+}
 
 dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides) {
   return dataset_options(request, training_shape(request, overrides));
@@ -441,7 +448,7 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
     auto stage_progress = progress.stage(std::string(to_string(span.stage)), span.begin, span.end);
     switch (span.stage) {
       case JobStage::downloading:
-        state.mark_finished(span.stage, download_stage(request, paths, stage_progress));
+        state.mark_finished(span.stage, download_stage(request, paths, options.fetch, stage_progress));
         break;
       case JobStage::preprocessing:
         state.mark_finished(
@@ -449,9 +456,10 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
             preprocess_stage(request, shape, paths, state.products(JobStage::downloading), stage_progress));
         break;
       case JobStage::encoding:
-        state.mark_finished(span.stage, encode_stage(request, validation_shape(request, options.overrides),
-                                                     paths, files, state.products(JobStage::preprocessing),
-                                                     options.device, stage_progress));
+        state.mark_finished(
+            span.stage,
+            encode_stage(request, validation_shape(request, options.overrides), paths, options.fetch, files,
+                         state.products(JobStage::preprocessing), options.device, stage_progress));
         break;
       case JobStage::training:
         state.mark_finished(
@@ -464,7 +472,7 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
                                                        paths, files, state, options.device, stage_progress));
         break;
       case JobStage::uploading:
-        result = upload_stage(request, paths, files, state);
+        result = upload_stage(request, paths, files, state, options);
         write_file_atomically(paths.result_file(), result.dump(2) + "\n");
         state.mark_finished(span.stage, json{{"result", paths.result_file().string()}});
         break;

@@ -10,12 +10,16 @@
 //   error.json
 #include <torch/types.h>
 
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 #include "core/error.h"
 #include "dataset/dataset_options.h"
 #include "models/checkpoint.h"
+#include "service/fetch.h"
 #include "service/job.h"
 #include "service/request/training_request.h"
 
@@ -40,9 +44,18 @@ struct JobOverrides {
 // `avtrain dataset check` command.
 dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides = {});
 
+// What the CLI may fetch: any local file and any destination, the user owns the machine
+// (DECISIONS.md §21). The server narrows both.
+FetchOptions cli_fetch_options();
+
 struct JobOptions {
   torch::Device device = torch::kCPU;
   JobOverrides overrides;
+  // Access of the training data and validation downloads (`field` is set per file).
+  FetchOptions fetch = cli_fetch_options();
+  // The URL of a delivered file in the result: file:// URLs when unset (the CLI), capability URLs in
+  // the server (DECISIONS.md §30).
+  std::function<std::string(const std::filesystem::path& file, const std::string& content_type)> file_url;
 };
 
 // Runs (or continues) the job in `paths` and returns the result JSON in the hosted endpoint's shape:

@@ -40,10 +40,8 @@ media::VideoFitOptions fit_of(const TrainingRequest& request, const ValidationSh
 }
 
 // Fetches one validation file into download/ (local files are read in place).
-fs::path fetch_validation_file(const std::string& location, const fs::path& destination,
+fs::path fetch_validation_file(const std::string& location, const fs::path& destination, FetchOptions options,
                                const std::string& field, core::Progress& progress) {
-  FetchOptions options;
-  options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
   options.field = field;
   return fetch(location, destination, options, &progress).path;
 }
@@ -51,7 +49,7 @@ fs::path fetch_validation_file(const std::string& location, const fs::path& dest
 }  // namespace
 
 json prepare_validation(const TrainingRequest& request, const JobPaths& paths, const ValidationShape& shape,
-                        models::VideoVaeEncoderImpl& video_encoder,
+                        const FetchOptions& fetch_options, models::VideoVaeEncoderImpl& video_encoder,
                         models::AudioVaeEncoderImpl& audio_encoder,
                         const std::function<models::text::PromptContext(const std::string&)>& context_of,
                         core::Progress& progress) {
@@ -62,13 +60,13 @@ json prepare_validation(const TrainingRequest& request, const JobPaths& paths, c
     const std::string field = fmt::format("validation[{}]", i);
     const fs::path video = fetch_validation_file(entry.reference_video_url,
                                                  paths.download_dir() / fmt::format("validation_{}_video", i),
-                                                 field + ".reference_video_url", progress);
+                                                 fetch_options, field + ".reference_video_url", progress);
     // Absent reference audio: the reference video's own track (DECISIONS.md §19).
     const fs::path audio =
         entry.reference_audio_url
             ? fetch_validation_file(*entry.reference_audio_url,
                                     paths.download_dir() / fmt::format("validation_{}_audio", i),
-                                    field + ".reference_audio_url", progress)
+                                    fetch_options, field + ".reference_audio_url", progress)
             : video;
     const auto frames = media::fit_reference_video(video, fit_of(request, shape), scaling_of(request));
     media::AudioFitOptions audio_fit;

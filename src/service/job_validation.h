@@ -14,6 +14,7 @@
 #include <string>
 
 #include "models/text/prompt_cache.h"
+#include "service/fetch.h"
 #include "service/job.h"
 #include "service/request/training_request.h"
 
@@ -38,10 +39,12 @@ struct ValidationShape {
 
 // Fetches and encodes every validation entry's references into latents/validation_<i>.safetensors
 // (with the prompt's and the negative prompt's contexts from `context_of`); returns the products
-// [{"latents": path, "reference_video": path}, ...] the renderer reads.
+// [{"latents": path, "reference_video": path}, ...] the renderer reads. `fetch_options` says which
+// locations may be read (the job's access; `field` is set per file).
 nlohmann::json prepare_validation(
     const TrainingRequest& request, const JobPaths& paths, const ValidationShape& shape,
-    models::VideoVaeEncoderImpl& video_encoder, models::AudioVaeEncoderImpl& audio_encoder,
+    const FetchOptions& fetch_options, models::VideoVaeEncoderImpl& video_encoder,
+    models::AudioVaeEncoderImpl& audio_encoder,
     const std::function<models::text::PromptContext(const std::string&)>& context_of,
     core::Progress& progress);
 

@@ -1,0 +1,161 @@
+// avtrain serve --listen HOST:PORT --data DIR --model CKPT|tiny --text-encoder DIR|tiny [--api-keys FILE]
+// [--workers N] [--public-url URL] [--allow-local-files DIR] [--allow-private-network] [--device D]:
+// the HTTP queue service (issue 13, service/http_api.h). Jobs persist in DIR (jobs.sqlite3 and one
+// folder per job under DIR/jobs); a restarted server resumes queued and interrupted jobs. Once
+// listening it prints "avtrain serve: listening on URL" on stdout. SIGINT/SIGTERM stop it; running
+// jobs are left to resume at the next start.
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/demo_overrides.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "models/checkpoint.h"
+#include "service/http_api.h"
+#include "service/job_pipeline.h"
+#include "service/job_runner.h"
+#include "service/job_store.h"
+
+namespace avtrain::cli {
+namespace {
+
+struct ServeArguments {
+  std::string listen = "127.0.0.1:8080";
+  std::string data;
+  std::string model;
+  std::string text_encoder;
+  std::string api_keys;
+  int workers = 0;  // 0: one per CUDA device, else 1
+  std::string public_url;
+  std::string allow_local_files;
+  bool allow_private_network = false;
+  std::string device = "auto";
+  DemoOverrideArguments demo;  // CPU demo and tests only
+};
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" (loopback).
+std::pair<std::string, int> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "127.0.0.1";
+  try {
+    size_t used = 0;
+    const int port = std::stoi(text.substr(colon + 1), &used);
+    if (colon == std::string::npos || used != text.size() - colon - 1 || port < 0 || port > 65535)
+      throw std::invalid_argument("port");
+    return {host, port};
+  } catch (const std::exception&) {
+    throw core::InvalidInput("--listen " + text +
+                             ": expected HOST:PORT, e.g. 127.0.0.1:8080 (port 0: any free port)");
+  }
+}
+
+int run_serve(const ServeArguments& args) {
+  namespace fs = std::filesystem;
+  // SIGINT/SIGTERM are taken by one waiting thread (blocked everywhere else, inherited by every
+  // thread started below), which stops the API; the workers are stopped after it returns.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const auto [host, port] = parse_listen(args.listen);
+  const fs::path data = fs::absolute(args.data);
+  fs::create_directories(data / "jobs");
+  const auto local_files = args.allow_local_files.empty()
+                               ? service::LocalFilePolicy::refuse_all()
+                               : service::LocalFilePolicy::allow_under(fs::absolute(args.allow_local_files));
+
+  service::ApiSettings api_settings;
+  api_settings.host = host;
+  api_settings.port = port;
+  api_settings.public_url = args.public_url;
+  if (!args.api_keys.empty()) api_settings.api_keys = service::read_api_keys(args.api_keys);
+  api_settings.local_files = local_files;
+
+  service::RunnerSettings runner_settings;
+  runner_settings.jobs_dir = data / "jobs";
+  runner_settings.model_files = models::resolve_model_files(args.model, args.text_encoder);
+  auto& options = runner_settings.job_options;
+  options.device = args.device == "auto" ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA)
+                                                                        : torch::Device(torch::kCPU))
+                                         : core::parse_device(args.device);
+  options.overrides = to_job_overrides(args.demo);
+  options.fetch = service::FetchOptions();
+  options.fetch.local_files = local_files;
+  options.fetch.allow_private_destinations = args.allow_private_network;
+  runner_settings.local_files = local_files;
+  runner_settings.allow_private_webhooks = args.allow_private_network;
+  runner_settings.workers =
+      args.workers > 0
+          ? args.workers
+          : (options.device.is_cuda() ? std::max<int>(1, static_cast<int>(torch::cuda::device_count())) : 1);
+
+  service::JobStore store(data / "jobs.sqlite3");
+  service::QueueApi api(store, api_settings);
+  runner_settings.public_url = api.public_url();
+  service::JobRunner runner(store, runner_settings);
+  runner.start();
+
+  std::thread signal_waiter([&api, &stop_signals] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    core::logger("service").info("signal {}: stopping (running jobs resume at the next start)", signal);
+    api.stop();
+  });
+  core::logger("service").info("{} worker(s) on {}; data in {}", runner_settings.workers,
+                               options.device.str(), data.string());
+  std::cout << "avtrain serve: listening on http://"
+            << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << api.port()
+            << std::endl;
+  api.serve(runner);
+  runner.stop();
+  // The waiter is still in sigwait when serve() ended for another reason: wake it.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  return 0;
+}
+
+Action add_serve(CLI::App& command) {
+  auto args = std::make_shared<ServeArguments>();
+  command.add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  command.add_option("--data", args->data, "folder of the job store and the job folders (created)")
+      ->required();
+  command.add_option("--model", args->model, "LTX-2.3 checkpoint (.safetensors), or \"tiny\"")->required();
+  command.add_option("--text-encoder", args->text_encoder, "Gemma 3 directory, or \"tiny\"")->required();
+  command.add_option("--api-keys", args->api_keys,
+                     "file of API keys, one per line (without it: no authentication, loopback only)");
+  command.add_option("--workers", args->workers, "jobs run at once (default: one per GPU, 1 on CPU)");
+  command.add_option(
+      "--public-url", args->public_url,
+      "base of the URLs handed out, e.g. https://trainer.example.com (default: the listen address)");
+  command.add_option(
+      "--allow-local-files", args->allow_local_files,
+      "requests may name local files (file:// URLs, paths) under this folder (DECISIONS.md §21)");
+  command.add_flag(
+      "--allow-private-network", args->allow_private_network,
+      "downloads and webhooks may reach loopback and private addresses (tests, private networks)");
+  command.add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_demo_override_options(command, args->demo);
+  return [args] { return run_serve(*args); };
+}
+
+const bool registered = register_command(
+    {"serve", "Serve training jobs over HTTP (the hosted queue API: submit, status, result, cancel)",
+     add_serve});
+
+}  // namespace
+}  // namespace avtrain::cli

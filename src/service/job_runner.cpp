@@ -1,0 +1,229 @@
+#include "service/job_runner.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cctype>
+#include <chrono>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "service/request/training_request.h"
+#include "service/webhook.h"
+
+namespace avtrain::service {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+spdlog::logger& log() { return core::logger("service"); }
+
+// DECISIONS.md §31: the exit code of a cancelled job.
+constexpr int kCancelledExitCode = 4;
+// The store is told a job's progress at most this often (and at every stage change).
+constexpr auto kProgressInterval = std::chrono::milliseconds(500);
+// Webhooks of finished jobs are looked for at least this often (and at once after each job).
+constexpr auto kWebhookPollInterval = std::chrono::seconds(5);
+
+// A URL path segment: unreserved characters kept, everything else percent-encoded.
+std::string url_segment(const std::string& text) {
+  std::string encoded;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += fmt::format("%{:02X}", c);
+    }
+  }
+  return encoded;
+}
+
+std::string upper_level(const std::string& level) {
+  if (level == "warning") return "WARN";
+  if (level == "critical") return "ERROR";
+  std::string upper = level;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return upper;
+}
+
+torch::Device worker_device(torch::Device device, int worker_index) {
+  if (!device.is_cuda() || device.has_index()) return device;
+  const int count = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(count > 0 ? worker_index % count : 0));
+}
+
+// The first message of an error body, for the webhook's `error` field.
+std::string first_message(const json& body) {
+  if (body.contains("detail") && body["detail"].is_array() && !body["detail"].empty() &&
+      body["detail"][0].contains("msg")) {
+    return body["detail"][0]["msg"].get<std::string>();
+  }
+  return "the job failed";
+}
+
+}  // namespace
+
+JobRunner::JobRunner(JobStore& store, RunnerSettings settings)
+    : store_(store), settings_(std::move(settings)) {}
+
+JobRunner::~JobRunner() { stop(); }
+
+void JobRunner::start() {
+  const int requeued = store_.requeue_interrupted();
+  if (requeued > 0) log().info("{} interrupted job(s) queued again to resume from their folders", requeued);
+  for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this, i] { work(i); });
+  threads_.emplace_back([this] { send_webhooks(); });
+}
+
+void JobRunner::notify_submitted() {
+  const std::lock_guard lock(mutex_);  // a worker between its empty claim and its wait still wakes
+  wake_workers_.notify_all();
+}
+
+void JobRunner::cancel(const std::string& request_id) {
+  const std::lock_guard lock(mutex_);
+  if (const auto it = running_.find(request_id); it != running_.end()) it->second->cancel();
+}
+
+void JobRunner::stop() {
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    for (auto& [id, progress] : running_) progress->cancel();
+  }
+  wake_workers_.notify_all();
+  wake_sender_.notify_all();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+void JobRunner::work(int worker_index) {
+  for (;;) {
+    std::optional<StoredJob> job;
+    {
+      std::unique_lock lock(mutex_);
+      for (;;) {
+        if (stopping_) return;
+        job = store_.claim_next();
+        if (job) break;
+        wake_workers_.wait_for(lock, std::chrono::seconds(2));
+      }
+    }
+    try {
+      run_job(*job, worker_index);
+    } catch (const std::exception& error) {
+      // The store itself failed (disk full, ...): the job stays running and resumes after a restart.
+      log().error("worker {}: job {} could not be recorded: {}", worker_index, job->id, error.what());
+    }
+    const std::lock_guard lock(mutex_);
+    webhooks_due_ = true;
+    wake_sender_.notify_all();
+  }
+}
+
+void JobRunner::run_job(const StoredJob& job, int worker_index) {
+  log().info("worker {}: job {} starts (attempt {})", worker_index, job.id, job.attempts);
+  core::Progress progress("", /*draw=*/false);
+  {
+    const std::lock_guard lock(mutex_);
+    running_[job.id] = &progress;
+    // A cancel may have arrived between the claim and now.
+    if (stopping_ || store_.find(job.id)->cancel_requested) progress.cancel();
+  }
+  auto last_update = Clock::now() - kProgressInterval;
+  std::string last_stage;
+  progress.add_listener([&](const core::ProgressEvent& event) {
+    const std::string stage = event.scope.substr(0, event.scope.find('/'));
+    const auto now = Clock::now();
+    if (stage == last_stage && now - last_update < kProgressInterval && event.fraction < 1) return;
+    last_stage = stage;
+    last_update = now;
+    store_.update_progress(job.id, stage, event.fraction, event.message);
+  });
+
+  JobRun run;
+  {
+    core::LogCapture capture([&](const core::LogLine& line) {
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(line.time.time_since_epoch()).count();
+      store_.append_log(job.id, StoredLogLine{0, ms, upper_level(line.level), line.message});
+    });
+    JobOptions options = settings_.job_options;
+    options.device = worker_device(options.device, worker_index);
+    options.file_url = [&](const std::filesystem::path& file, const std::string& content_type) {
+      const std::string name = file.filename().string();
+      const std::string token = store_.publish_file(job.id, file, name, content_type);
+      return settings_.public_url + "/files/" + token + "/" + url_segment(name);
+    };
+    const JobPaths paths(settings_.jobs_dir / job.id);
+    try {
+      const auto request =
+          parse_training_request_json(ordered_json::parse(job.request_json), settings_.local_files);
+      run = run_recorded_job(request, paths, settings_.model_files, options, progress);
+    } catch (const core::Error& error) {  // the stored request no longer passes (e.g. policy changed)
+      auto body = ordered_json::parse(error.detail_json());
+      body["status"] = error.http_status();
+      body["billing"] = {{"units", 0}, {"cost_usd", "0.00"}};
+      run = {error.exit_code(), std::move(body)};
+    }
+  }
+
+  bool interrupted_by_shutdown = false;
+  {
+    const std::lock_guard lock(mutex_);
+    running_.erase(job.id);
+    interrupted_by_shutdown = stopping_ && run.exit_code == kCancelledExitCode;
+  }
+  if (interrupted_by_shutdown && !store_.find(job.id)->cancel_requested) {
+    log().info("worker {}: job {} interrupted by the shutdown; it resumes when the server restarts",
+               worker_index, job.id);
+    return;
+  }
+  const StoredJobStatus status = run.exit_code == 0                    ? StoredJobStatus::succeeded
+                                 : run.exit_code == kCancelledExitCode ? StoredJobStatus::cancelled
+                                                                       : StoredJobStatus::failed;
+  const int http_status = run.exit_code == 0 ? 200 : run.body.value("status", 500);
+  store_.finish(job.id, status, run.body.dump(), http_status);
+  log().info("worker {}: job {} {}", worker_index, job.id, to_string(status));
+}
+
+void JobRunner::send_webhooks() {
+  WebhookOptions options;
+  options.allow_private_destinations = settings_.allow_private_webhooks;
+  const auto stopping = [this] {
+    const std::lock_guard lock(mutex_);
+    return stopping_;
+  };
+  for (bool first = true;; first = false) {
+    if (!first) {
+      std::unique_lock lock(mutex_);
+      wake_sender_.wait_for(lock, kWebhookPollInterval, [this] { return stopping_ || webhooks_due_; });
+      if (stopping_) return;
+      webhooks_due_ = false;
+    }
+    std::vector<StoredJob> pending;
+    try {
+      pending = store_.pending_webhooks();
+    } catch (const std::exception& error) {
+      log().error("webhooks: {}", error.what());
+      continue;
+    }
+    for (const auto& job : pending) {
+      const bool ok = job.status == StoredJobStatus::succeeded;
+      const auto payload = json::parse(job.result_json);
+      const auto body = webhook_body(job.id, ok, payload, ok ? std::string() : first_message(payload)).dump();
+      const auto result = deliver_webhook(job.webhook_url, body, options, stopping);
+      if (result == WebhookResult::stopped) return;
+      // Delivered, refused for good or given up after every retry: either way it is not sent again
+      // (deliver_webhook logged why).
+      store_.mark_webhook_delivered(job.id);
+    }
+  }
+}
+
+}  // namespace avtrain::service

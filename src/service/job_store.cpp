@@ -1,0 +1,576 @@
+#include "service/job_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <system_error>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace avtrain::service {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The schema this build writes and reads (PRAGMA user_version). A change of the tables gets a new
+// version and a migration from the older ones in open_schema.
+constexpr int kSchemaVersion = 1;
+
+// sqlite3_close_v2 defers the close until the last statement is finalized, so the order in which
+// RAII handles die does not matter.
+struct ConnectionCloser {
+  void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
+};
+using ConnectionPtr = std::unique_ptr<sqlite3, ConnectionCloser>;
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+
+// Jobs in submission order: `sequence` is AUTOINCREMENT, so a number is never reused and a requeued
+// job keeps its place. Status is stored as its name so the file reads well in the sqlite3 shell.
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  request_json TEXT NOT NULL,
+  webhook_url TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  stage TEXT NOT NULL DEFAULT '',
+  progress REAL NOT NULL DEFAULT 0,
+  message TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  submitted_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  result_json TEXT NOT NULL DEFAULT '',
+  http_status INTEGER NOT NULL DEFAULT 0,
+  webhook_delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, sequence);
+CREATE TABLE IF NOT EXISTS log_lines (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  timestamp_ms INTEGER NOT NULL,
+  level TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_lines_by_job ON log_lines (job_id, sequence);
+CREATE TABLE IF NOT EXISTS files (
+  token TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  content_type TEXT NOT NULL
+);
+)sql";
+
+// The columns read_job expects, in its order.
+constexpr const char* kJobColumns =
+    "id, owner, request_json, webhook_url, status, stage, progress, message, cancel_requested, "
+    "submitted_ms, started_ms, finished_ms, attempts, result_json, http_status, webhook_delivered";
+
+StoredJobStatus status_from_text(std::string_view text, const std::string& database_file) {
+  for (const auto status : {StoredJobStatus::queued, StoredJobStatus::running, StoredJobStatus::succeeded,
+                            StoredJobStatus::failed, StoredJobStatus::cancelled}) {
+    if (to_string(status) == text) return status;
+  }
+  throw core::InternalError(
+      fmt::format("job store {}: a job has the unknown status '{}'; the file was changed "
+                  "outside avtrain",
+                  database_file, text));
+}
+
+void fill_random(unsigned char* bytes, size_t size) {
+  size_t filled = 0;
+  while (filled < size) {
+    const ssize_t got = getrandom(bytes + filled, size - filled, 0);
+    if (got > 0) {
+      filled += static_cast<size_t>(got);
+    } else if (got < 0 && errno == ENOSYS) {  // kernels before 3.17
+      std::ifstream urandom("/dev/urandom", std::ios::binary);
+      if (!urandom.read(reinterpret_cast<char*>(bytes + filled),
+                        static_cast<std::streamsize>(size - filled))) {
+        throw core::InternalError("cannot read random bytes from /dev/urandom");
+      }
+      return;
+    } else if (got < 0 && errno != EINTR) {
+      throw core::InternalError("getrandom(2) failed: " + std::system_category().message(errno));
+    }
+  }
+}
+
+template <size_t N>
+std::array<unsigned char, N> random_bytes() {
+  std::array<unsigned char, N> bytes{};
+  fill_random(bytes.data(), bytes.size());
+  return bytes;
+}
+
+void append_hex(std::string& out, const unsigned char* bytes, size_t size) {
+  constexpr const char* kDigits = "0123456789abcdef";
+  for (size_t byte_idx = 0; byte_idx < size; ++byte_idx) {
+    out += kDigits[bytes[byte_idx] >> 4];
+    out += kDigits[bytes[byte_idx] & 0x0f];
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(StoredJobStatus status) {
+  switch (status) {
+    case StoredJobStatus::queued:
+      return "queued";
+    case StoredJobStatus::running:
+      return "running";
+    case StoredJobStatus::succeeded:
+      return "succeeded";
+    case StoredJobStatus::failed:
+      return "failed";
+    case StoredJobStatus::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+bool is_finished(StoredJobStatus status) {
+  return status == StoredJobStatus::succeeded || status == StoredJobStatus::failed ||
+         status == StoredJobStatus::cancelled;
+}
+
+std::string random_token() {
+  const auto bytes = random_bytes<16>();
+  std::string token;
+  token.reserve(32);
+  append_hex(token, bytes.data(), bytes.size());
+  return token;
+}
+
+std::string random_uuid() {
+  auto bytes = random_bytes<16>();
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4 (RFC 4122 §4.4)
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // variant 10xx
+  std::string uuid;
+  uuid.reserve(36);
+  size_t begin = 0;
+  for (const size_t group_bytes : {4, 2, 2, 2, 6}) {
+    if (begin > 0) uuid += '-';
+    append_hex(uuid, bytes.data() + begin, group_bytes);
+    begin += group_bytes;
+  }
+  return uuid;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+// The one connection and the mutex that serializes its users (workers, HTTP handlers, the webhook
+// sender). Every method of JobStore holds `mutex` for its whole body, so a statement's error message
+// (sqlite3_errmsg) is still the connection's own when it is read. The helpers below take it by this
+// name because JobStore::Database is private.
+struct StoreConnection {
+  std::string file;  // for messages
+  std::mutex mutex;
+  ConnectionPtr connection;
+
+  // An InternalError naming the file, the operation ("claim the next job") and SQLite's message.
+  [[noreturn]] void fail(std::string_view operation, int code) const {
+    const char* reason = connection ? sqlite3_errmsg(connection.get()) : sqlite3_errstr(code);
+    std::string hint;
+    const int primary = code & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+      hint =
+          " The file is damaged or is not a job store: move it away (its jobs are lost) and start the "
+          "server again to begin an empty one.";
+    } else if (primary == SQLITE_FULL) {
+      hint = " Free space on its disk.";
+    } else if (primary == SQLITE_BUSY) {
+      hint = " Another connection held the database for more than 5 s: run one server per data folder.";
+    } else if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM) {
+      hint = " Check that the folder exists and is writable by the server.";
+    }
+    throw core::InternalError(
+        fmt::format("job store {}: cannot {}: {} (SQLite code {}).{}", file, operation, reason, code, hint));
+  }
+
+  void execute(std::string_view operation, const char* sql) {
+    const int code = sqlite3_exec(connection.get(), sql, nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) fail(operation, code);
+  }
+};
+
+// One prepared statement with bound parameters; values never enter the SQL text.
+class Statement {
+ public:
+  Statement(const StoreConnection& db, std::string_view operation, std::string_view sql)
+      : db_(db), operation_(operation) {
+    sqlite3_stmt* raw = nullptr;
+    const int code =
+        sqlite3_prepare_v2(db.connection.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    statement_.reset(raw);
+    if (code != SQLITE_OK) db_.fail(operation_, code);
+  }
+
+  // Parameters are numbered from 1, as in SQLite.
+  Statement& bind(int index, std::string_view text) {
+    // A null data pointer would bind SQL NULL; "" is an empty text.
+    const char* data = text.data() != nullptr ? text.data() : "";
+    check(sqlite3_bind_text64(statement_.get(), index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+  }
+  Statement& bind(int index, int64_t value) {
+    check(sqlite3_bind_int64(statement_.get(), index, value));
+    return *this;
+  }
+  Statement& bind(int index, int value) { return bind(index, static_cast<int64_t>(value)); }
+  Statement& bind(int index, double value) {
+    check(sqlite3_bind_double(statement_.get(), index, value));
+    return *this;
+  }
+
+  // True while a row is available.
+  bool step() {
+    const int code = sqlite3_step(statement_.get());
+    if (code == SQLITE_ROW) return true;
+    if (code == SQLITE_DONE) return false;
+    db_.fail(operation_, code);
+  }
+  // Ends a read before its last row so that the transaction around it can commit.
+  void reset() { sqlite3_reset(statement_.get()); }
+  // Runs a statement that returns no rows.
+  void run() {
+    while (step()) {
+    }
+  }
+
+  int64_t integer(int column) const { return sqlite3_column_int64(statement_.get(), column); }
+  double real(int column) const { return sqlite3_column_double(statement_.get(), column); }
+  std::string text(int column) const {
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(statement_.get(), column));
+    if (data == nullptr) return {};
+    return std::string(data, static_cast<size_t>(sqlite3_column_bytes(statement_.get(), column)));
+  }
+
+ private:
+  void check(int code) const {
+    if (code != SQLITE_OK) db_.fail(operation_, code);
+  }
+
+  const StoreConnection& db_;
+  std::string_view operation_;
+  StatementPtr statement_;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so a read-then-write (claim, cancel) cannot interleave
+// with another connection's. Destroyed without commit() it rolls back (a deleter never commits).
+class WriteTransaction {
+ public:
+  WriteTransaction(StoreConnection& db, std::string_view operation) : db_(db), operation_(operation) {
+    const int code = sqlite3_exec(db_.connection.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) db_.fail(operation_, code);
+  }
+  ~WriteTransaction() {
+    if (open_) sqlite3_exec(db_.connection.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+  void commit() {
+    const int code = sqlite3_exec(db_.connection.get(), "COMMIT", nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) db_.fail(operation_, code);
+    open_ = false;
+  }
+
+ private:
+  StoreConnection& db_;
+  std::string_view operation_;
+  bool open_ = true;
+};
+
+StoredJob read_job(const Statement& row, const std::string& database_file) {
+  StoredJob job;
+  job.id = row.text(0);
+  job.owner = row.text(1);
+  job.request_json = row.text(2);
+  job.webhook_url = row.text(3);
+  job.status = status_from_text(row.text(4), database_file);
+  job.stage = row.text(5);
+  job.progress = row.real(6);
+  job.message = row.text(7);
+  job.cancel_requested = row.integer(8) != 0;
+  job.submitted_ms = row.integer(9);
+  job.started_ms = row.integer(10);
+  job.finished_ms = row.integer(11);
+  job.attempts = static_cast<int>(row.integer(12));
+  job.result_json = row.text(13);
+  job.http_status = static_cast<int>(row.integer(14));
+  job.webhook_delivered = row.integer(15) != 0;
+  return job;
+}
+
+std::optional<StoredJob> find_locked(const StoreConnection& db, std::string_view id) {
+  Statement select(db, "read a job", fmt::format("SELECT {} FROM jobs WHERE id = ?", kJobColumns));
+  select.bind(1, id);
+  if (!select.step()) return std::nullopt;
+  return read_job(select, db.file);
+}
+
+// Creates the tables in a fresh file; refuses a file written by a newer schema.
+void open_schema(StoreConnection& db) {
+  WriteTransaction transaction(db, "create the schema");
+  Statement version_query(db, "read the schema version", "PRAGMA user_version");
+  const int64_t version = version_query.step() ? version_query.integer(0) : 0;
+  version_query.reset();
+  if (version > kSchemaVersion) {
+    throw core::InternalError(fmt::format(
+        "job store {}: the database has schema version {}, written by a newer avtrain; this build reads up "
+        "to version {}. Run the newer avtrain, or point this server at another data folder.",
+        db.file, version, kSchemaVersion));
+  }
+  db.execute("create the schema", kCreateSchema);
+  if (version < kSchemaVersion) {
+    // A PRAGMA takes no bound parameters; the value is this build's constant.
+    db.execute("write the schema version", fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+  }
+  transaction.commit();
+}
+
+}  // namespace
+
+struct JobStore::Database : StoreConnection {};
+
+JobStore::JobStore(const fs::path& database_file) : db_(std::make_unique<Database>()) {
+  db_->file = database_file.string();
+  if (database_file.has_parent_path()) {
+    std::error_code error;
+    fs::create_directories(database_file.parent_path(), error);
+    if (error) {
+      throw core::InternalError(
+          fmt::format("job store {}: cannot create its folder: {}", db_->file, error.message()));
+    }
+  }
+  sqlite3* raw = nullptr;
+  const int code =
+      sqlite3_open_v2(db_->file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  db_->connection.reset(raw);  // closed by the deleter even when the open failed
+  if (code != SQLITE_OK) db_->fail("open the database", code);
+  sqlite3_extended_result_codes(db_->connection.get(), 1);
+  // Several processes (a second server, the sqlite3 shell) wait up to 5 s for a lock instead of failing.
+  sqlite3_busy_timeout(db_->connection.get(), 5000);
+
+  // WAL lets HTTP handlers read while a worker writes; NORMAL syncs at checkpoints, which in WAL mode
+  // keeps the database consistent after a power loss (the last commits may be lost, never corrupted).
+  Statement journal(*db_, "switch to WAL journal mode", "PRAGMA journal_mode = WAL");
+  const std::string mode = journal.step() ? journal.text(0) : std::string();
+  journal.reset();
+  if (mode != "wal") {
+    core::logger("service").warn("job store {}: SQLite kept journal mode '{}' instead of WAL", db_->file,
+                                 mode);
+  }
+  db_->execute("set synchronous = NORMAL", "PRAGMA synchronous = NORMAL");
+  db_->execute("enable foreign keys", "PRAGMA foreign_keys = ON");
+  open_schema(*db_);
+}
+
+JobStore::~JobStore() = default;
+
+std::string JobStore::submit(const JobSubmission& submission) {
+  const std::lock_guard lock(db_->mutex);
+  const std::string id = random_uuid();
+  Statement insert(*db_, "submit a job",
+                   "INSERT INTO jobs (id, owner, request_json, webhook_url, status, submitted_ms) "
+                   "VALUES (?, ?, ?, ?, 'queued', ?)");
+  insert.bind(1, id)
+      .bind(2, submission.owner)
+      .bind(3, submission.request_json)
+      .bind(4, submission.webhook_url);
+  insert.bind(5, now_ms());
+  insert.run();
+  return id;
+}
+
+std::optional<StoredJob> JobStore::find(std::string_view id) const {
+  const std::lock_guard lock(db_->mutex);
+  return find_locked(*db_, id);
+}
+
+std::optional<int64_t> JobStore::queue_position(std::string_view id) const {
+  const std::lock_guard lock(db_->mutex);
+  // Requeued jobs keep their sequence, so "queued before" is "queued with a smaller sequence".
+  Statement select(*db_, "read a job's queue position",
+                   "SELECT (SELECT COUNT(*) FROM jobs AS earlier "
+                   "        WHERE earlier.status = 'queued' AND earlier.sequence < job.sequence) "
+                   "FROM jobs AS job WHERE job.id = ? AND job.status = 'queued'");
+  select.bind(1, id);
+  if (!select.step()) return std::nullopt;
+  return select.integer(0);
+}
+
+std::optional<StoredJob> JobStore::claim_next() {
+  const std::lock_guard lock(db_->mutex);
+  constexpr std::string_view kOperation = "claim the next job";
+  WriteTransaction transaction(*db_, kOperation);
+  Statement oldest(*db_, kOperation, "SELECT id FROM jobs WHERE status = 'queued' ORDER BY sequence LIMIT 1");
+  if (!oldest.step()) return std::nullopt;  // the rollback only ends the transaction
+  const std::string id = oldest.text(0);
+  oldest.reset();
+  Statement update(
+      *db_, kOperation,
+      "UPDATE jobs SET status = 'running', started_ms = ?, attempts = attempts + 1 WHERE id = ?");
+  update.bind(1, now_ms()).bind(2, id);
+  update.run();
+  auto job = find_locked(*db_, id);
+  transaction.commit();
+  return job;
+}
+
+int JobStore::requeue_interrupted() {
+  const std::lock_guard lock(db_->mutex);
+  // cancel_requested, stage and progress stay: the worker that resumes the job sees a pending cancel.
+  Statement update(*db_, "requeue interrupted jobs",
+                   "UPDATE jobs SET status = 'queued' WHERE status = 'running'");
+  update.run();
+  const int count = sqlite3_changes(db_->connection.get());
+  if (count > 0) {
+    core::logger("service").info("job store {}: {} interrupted job(s) queued again at their places",
+                                 db_->file, count);
+  }
+  return count;
+}
+
+void JobStore::update_progress(std::string_view id, std::string_view stage, double progress,
+                               std::string_view message) {
+  const std::lock_guard lock(db_->mutex);
+  Statement update(*db_, "record a job's progress",
+                   "UPDATE jobs SET stage = ?, progress = ?, message = ? WHERE id = ?");
+  update.bind(1, stage).bind(2, progress).bind(3, message).bind(4, id);
+  update.run();
+}
+
+void JobStore::append_log(std::string_view id, const StoredLogLine& line) {
+  const std::lock_guard lock(db_->mutex);
+  // Foreign keys make a line of an unknown job an error rather than an orphan.
+  Statement insert(*db_, "append a log line",
+                   "INSERT INTO log_lines (job_id, timestamp_ms, level, message) VALUES (?, ?, ?, ?)");
+  insert.bind(1, id).bind(2, line.timestamp_ms != 0 ? line.timestamp_ms : now_ms());
+  insert.bind(3, line.level).bind(4, line.message);
+  insert.run();
+}
+
+std::vector<StoredLogLine> JobStore::logs(std::string_view id, int64_t after) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "read a job's log",
+                   "SELECT sequence, timestamp_ms, level, message FROM log_lines "
+                   "WHERE job_id = ? AND sequence > ? ORDER BY sequence");
+  select.bind(1, id).bind(2, after);
+  std::vector<StoredLogLine> lines;
+  while (select.step()) {
+    lines.push_back({select.integer(0), select.integer(1), select.text(2), select.text(3)});
+  }
+  return lines;
+}
+
+bool JobStore::finish(std::string_view id, StoredJobStatus status, std::string_view body_json,
+                      int http_status) {
+  if (!is_finished(status)) {
+    throw core::InternalError(
+        fmt::format("job store {}: finish(job {}) got status {}; it takes succeeded, failed "
+                    "or cancelled",
+                    db_->file, id, to_string(status)));
+  }
+  const std::lock_guard lock(db_->mutex);
+  Statement update(*db_, "finish a job",
+                   "UPDATE jobs SET status = ?, result_json = ?, http_status = ?, finished_ms = ? "
+                   "WHERE id = ? AND status IN ('queued', 'running')");
+  update.bind(1, to_string(status)).bind(2, body_json).bind(3, http_status).bind(4, now_ms()).bind(5, id);
+  update.run();
+  return sqlite3_changes(db_->connection.get()) > 0;
+}
+
+std::optional<StoredJobStatus> JobStore::request_cancel(std::string_view id, std::string_view cancelled_body,
+                                                        int cancelled_http_status) {
+  const std::lock_guard lock(db_->mutex);
+  constexpr std::string_view kOperation = "cancel a job";
+  WriteTransaction transaction(*db_, kOperation);
+  Statement select(*db_, kOperation, "SELECT status FROM jobs WHERE id = ?");
+  select.bind(1, id);
+  if (!select.step()) return std::nullopt;
+  const StoredJobStatus status = status_from_text(select.text(0), db_->file);
+  select.reset();
+  if (status == StoredJobStatus::queued) {
+    Statement update(
+        *db_, kOperation,
+        "UPDATE jobs SET status = 'cancelled', result_json = ?, http_status = ?, finished_ms = ? "
+        "WHERE id = ?");
+    update.bind(1, cancelled_body).bind(2, cancelled_http_status).bind(3, now_ms()).bind(4, id);
+    update.run();
+    transaction.commit();
+    return StoredJobStatus::cancelled;
+  }
+  if (status == StoredJobStatus::running) {
+    Statement update(*db_, kOperation, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+    update.bind(1, id);
+    update.run();
+    transaction.commit();
+    return StoredJobStatus::running;
+  }
+  return std::nullopt;
+}
+
+std::string JobStore::publish_file(std::string_view job_id, const fs::path& path, std::string_view file_name,
+                                   std::string_view content_type) {
+  const std::lock_guard lock(db_->mutex);
+  const std::string token = random_token();
+  Statement insert(*db_, "publish a result file",
+                   "INSERT INTO files (token, job_id, path, file_name, content_type) VALUES (?, ?, ?, ?, ?)");
+  insert.bind(1, token).bind(2, job_id).bind(3, path.string()).bind(4, file_name).bind(5, content_type);
+  insert.run();
+  return token;
+}
+
+std::optional<StoredFile> JobStore::file(std::string_view token) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "look up a published file",
+                   "SELECT token, job_id, path, file_name, content_type FROM files WHERE token = ?");
+  select.bind(1, token);
+  if (!select.step()) return std::nullopt;
+  return StoredFile{select.text(0), select.text(1), fs::path(select.text(2)), select.text(3), select.text(4)};
+}
+
+std::vector<StoredJob> JobStore::pending_webhooks() const {
+  const std::lock_guard lock(db_->mutex);
+  // Oldest first = in the order the jobs finished (submission order between equal times).
+  Statement select(
+      *db_, "list pending webhooks",
+      fmt::format("SELECT {} FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
+                  "AND webhook_url != '' AND webhook_delivered = 0 ORDER BY finished_ms, sequence",
+                  kJobColumns));
+  std::vector<StoredJob> jobs;
+  while (select.step()) jobs.push_back(read_job(select, db_->file));
+  return jobs;
+}
+
+void JobStore::mark_webhook_delivered(std::string_view id) {
+  const std::lock_guard lock(db_->mutex);
+  Statement update(*db_, "mark a webhook delivered", "UPDATE jobs SET webhook_delivered = 1 WHERE id = ?");
+  update.bind(1, id);
+  update.run();
+}
+
+}  // namespace avtrain::service

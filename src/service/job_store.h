@@ -1,0 +1,125 @@
+#pragma once
+// The server's job store (issue 13, DESIGN.md "service"): one SQLite database in WAL mode under the
+// server's data folder holding every submitted job, its state, its log lines, its published result
+// files and its webhook delivery, so that a restarted server loses nothing: queued jobs stay queued in
+// submission order and jobs that were running are queued again (at their old place) to resume from
+// their job folders.
+//
+//   JobStore store(data_dir / "jobs.sqlite3");
+//   const auto id = store.submit({owner, request_json, webhook_url});
+//   while (auto job = store.claim_next()) { ... store.finish(job->id, ...); }
+//
+// Thread-safe: one connection behind a mutex (workers, HTTP handlers and the webhook sender share it).
+// Every failure of SQLite is a core::InternalError naming the database file and the operation.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace avtrain::service {
+
+// queued -> running -> succeeded | failed | cancelled. A cancelled queued job never runs.
+enum class StoredJobStatus { queued, running, succeeded, failed, cancelled };
+std::string_view to_string(StoredJobStatus status);
+bool is_finished(StoredJobStatus status);
+
+struct JobSubmission {
+  std::string owner;         // who may see the job: an API key's identity ("" without keys)
+  std::string request_json;  // the normalized request (service/request/training_request.h)
+  std::string webhook_url;   // "" for none
+};
+
+struct StoredJob {
+  std::string id;  // request_id: a random UUID (version 4, lower-case hex)
+  std::string owner;
+  std::string request_json;
+  std::string webhook_url;
+  StoredJobStatus status = StoredJobStatus::queued;
+  std::string stage;      // the running stage ("downloading", ... "uploading"); "" before the first
+  double progress = 0;    // of the whole job, 0..1
+  std::string message;    // the last progress message ("step 120/300")
+  bool cancel_requested = false;
+  int64_t submitted_ms = 0, started_ms = 0, finished_ms = 0;  // Unix epoch milliseconds; 0 = not yet
+  int attempts = 0;       // times a worker took it (more than 1 after a restart resumed it)
+  // Once finished: the result JSON (succeeded) or the error body (failed, cancelled), and the HTTP
+  // status GET .../requests/{id} answers with (200, 422 for rejected input, 500, ...).
+  std::string result_json;
+  int http_status = 0;
+  bool webhook_delivered = false;
+};
+
+struct StoredLogLine {
+  int64_t sequence = 0;  // increasing per store; for "lines after" queries
+  int64_t timestamp_ms = 0;
+  std::string level;     // "info", "warn", "error", ...
+  std::string message;
+};
+
+struct StoredFile {
+  std::string token;  // 128 random bits, 32 lower-case hex digits
+  std::string job_id;
+  std::filesystem::path path;
+  std::string file_name;
+  std::string content_type;
+};
+
+class JobStore {
+ public:
+  // Opens (creating when missing) the database; WAL journal, a busy timeout, the schema.
+  explicit JobStore(const std::filesystem::path& database_file);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Queues a new job and returns its id.
+  std::string submit(const JobSubmission& submission);
+  std::optional<StoredJob> find(std::string_view id) const;
+  // Jobs queued before this one (0 = next to run); nullopt when it is not queued.
+  std::optional<int64_t> queue_position(std::string_view id) const;
+
+  // Takes the oldest queued job (submission order), marks it running (started_ms, attempts + 1) and
+  // returns it; nullopt when none is queued. Two workers never get the same job.
+  std::optional<StoredJob> claim_next();
+  // At server start: every running job (its worker died with the last server) is queued again at
+  // its original place in the order. Returns how many.
+  int requeue_interrupted();
+
+  void update_progress(std::string_view id, std::string_view stage, double progress, std::string_view message);
+  void append_log(std::string_view id, const StoredLogLine& line);  // `sequence` is assigned
+  // The job's log lines with sequence > `after`, oldest first.
+  std::vector<StoredLogLine> logs(std::string_view id, int64_t after = 0) const;
+
+  // Records the end of a running (or queued) job: status succeeded, failed or cancelled, its body and
+  // HTTP status, finished_ms. A job already finished is left as it is (returns false).
+  bool finish(std::string_view id, StoredJobStatus status, std::string_view body_json, int http_status);
+  // A queued job is finished at once as cancelled with `cancelled_body` and `cancelled_http_status`
+  // (returns cancelled); a running job gets cancel_requested = true, its worker stops it (returns
+  // running); a finished or unknown job: nullopt.
+  std::optional<StoredJobStatus> request_cancel(std::string_view id, std::string_view cancelled_body,
+                                                int cancelled_http_status);
+
+  // Result files published under capability URLs (DECISIONS.md §30).
+  std::string publish_file(std::string_view job_id, const std::filesystem::path& path,
+                           std::string_view file_name, std::string_view content_type);  // -> token
+  std::optional<StoredFile> file(std::string_view token) const;
+
+  // Finished jobs with a webhook URL whose webhook has not been delivered (oldest first), and the mark.
+  std::vector<StoredJob> pending_webhooks() const;
+  void mark_webhook_delivered(std::string_view id);
+
+ private:
+  struct Database;
+  std::unique_ptr<Database> db_;
+};
+
+// 128 random bits from the operating system's generator as 32 lower-case hex digits.
+std::string random_token();
+// A random version-4 UUID ("3f0c8a2e-...-..."), the shape of the hosted queue's request ids.
+std::string random_uuid();
+// Milliseconds since the Unix epoch.
+int64_t now_ms();
+
+}  // namespace avtrain::service
