@@ -3,12 +3,10 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -16,26 +14,17 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
-#include "service/network_address.h"
+#include "service/checked_transfer.h"
 
 namespace avtrain::service {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CurlEasyCleanup {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlEasyCleanup>;
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-void initialize_curl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 std::string byte_text(uint64_t bytes) {
   if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", bytes / double(uint64_t{1} << 30));
@@ -60,7 +49,7 @@ struct Transfer {
   bool oversized = false;
   bool write_failed = false;
   bool cancelled = false;
-  std::optional<std::string> refused_destination;  // why a connection was refused (SSRF policy)
+  DestinationGuard guard;
 };
 
 size_t write_body(char* data, size_t size, size_t count, void* user) {
@@ -90,24 +79,6 @@ int report_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, cu
                               byte_text(now) + " of " + byte_text(total));
   }
   return 0;
-}
-
-// Runs for every connection libcurl opens (the first and each redirect's), with the resolved
-// address: the one place where a name that resolves to an internal address can be refused
-// (DECISIONS.md §21).
-curl_socket_t open_checked_socket(void* user, curlsocktype, curl_sockaddr* address) {
-  auto& transfer = *static_cast<Transfer*>(user);
-  if (!transfer.options->allow_private_destinations) {
-    const auto scope = classify_address(address->addr);
-    if (!scope || *scope != AddressScope::global) {
-      transfer.refused_destination = fmt::format(
-          "it leads to {}, a {} address, and this server downloads only from public addresses (a guard "
-          "against requests that reach its internal network): give a URL on the public internet",
-          address_text(address->addr), scope ? to_string(*scope) : "non-IP");
-      return CURL_SOCKET_BAD;
-    }
-  }
-  return socket(address->family, address->socktype, address->protocol);
 }
 
 std::string http_reason(long status) {
@@ -143,33 +114,24 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
                                           std::error_code(errno, std::generic_category()).message()));
   }
   Transfer transfer{&options, progress, file.get()};
-  CurlPtr curl(curl_easy_init());
-  if (!curl) throw core::InternalError("libcurl could not start a transfer (curl_easy_init failed)");
+  transfer.guard = {options.allow_private_destinations, "downloads only from", std::nullopt};
+  const CurlPtr curl = new_checked_transfer(url, transfer.guard);
   char error_buffer[CURL_ERROR_SIZE] = {};
   CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(options.max_redirects));
-  // A proxy would hide the destination from the address check: connect directly.
-  curl_easy_setopt(c, CURLOPT_PROXY, "");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
                    std::max(1L, static_cast<long>(options.stall_timeout.count() / 1000)));
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "avtrain");
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, report_progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &transfer);
 
   const CURLcode code = curl_easy_perform(c);
   long status = 0;
@@ -178,7 +140,7 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
   file.reset();
 
   if (transfer.cancelled) throw core::Cancelled("the download of " + redacted_url(url) + " was cancelled");
-  if (transfer.refused_destination && code != CURLE_OK) return {false, false, *transfer.refused_destination};
+  if (transfer.guard.refused && code != CURLE_OK) return {false, false, *transfer.guard.refused};
   if (transfer.write_failed) {
     throw core::InternalError(fmt::format("cannot write the download to {} (disk full?) after {}",
                                           part.string(), byte_text(transfer.received)));
@@ -240,7 +202,6 @@ void sleep_unless_cancelled(std::chrono::milliseconds delay, core::Progress* pro
 
 FetchedFile download(const ResourceLocation& location, const fs::path& destination,
                      const FetchOptions& options, core::Progress* progress) {
-  initialize_curl();
   auto& log = core::logger("service");
   const std::string shown = redacted_url(location.url);
   if (destination.has_parent_path()) fs::create_directories(destination.parent_path());

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,9 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/error.h"
 #include "core/log.h"
+#include "service/checked_transfer.h"
 #include "service/fetch.h"
-#include "service/network_address.h"
 
 namespace avtrain::service {
 namespace {
@@ -23,11 +23,6 @@ constexpr std::string_view kField = "fal_webhook";
 constexpr size_t kQuotedAnswerBytes = 200;
 constexpr std::chrono::milliseconds kStopPollInterval{50};
 
-// The libcurl pieces below mirror fetch.cpp's, which live in its anonymous namespace.
-struct CurlEasyCleanup {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlEasyCleanup>;
 struct CurlListCleanup {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
@@ -67,7 +62,7 @@ struct Transfer {
   const std::function<bool()>* stop = nullptr;
   std::string answer;  // the start of the receiver's answer, for the log
   bool stopped = false;
-  std::optional<std::string> refused_destination;  // why a connection was refused (SSRF policy)
+  DestinationGuard guard;
 };
 
 size_t keep_answer_start(char* data, size_t size, size_t count, void* user) {
@@ -88,30 +83,18 @@ int poll_stop(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
-// Runs for every connection libcurl opens, with the resolved address: the one place where a name
-// that resolves to an internal address can be refused (DECISIONS.md §21), as in fetch.cpp.
-curl_socket_t open_checked_socket(void* user, curlsocktype, curl_sockaddr* address) {
-  auto& transfer = *static_cast<Transfer*>(user);
-  if (!transfer.options->allow_private_destinations) {
-    const auto scope = classify_address(address->addr);
-    if (!scope || *scope != AddressScope::global) {
-      transfer.refused_destination = fmt::format(
-          "it leads to {}, a {} address, and this server delivers webhooks only to public addresses (a "
-          "guard against requests that reach its internal network): give a URL on the public internet",
-          address_text(address->addr), scope ? to_string(*scope) : "non-IP");
-      return CURL_SOCKET_BAD;
-    }
-  }
-  return socket(address->family, address->socktype, address->protocol);
-}
-
 Attempt attempt_delivery(const std::string& url, const std::string& body, const WebhookOptions& options,
                          const std::function<bool()>& stop) {
   using Outcome = Attempt::Outcome;
-  CurlPtr curl(curl_easy_init());
-  if (!curl) return {Outcome::retry, "libcurl could not start a transfer (curl_easy_init failed)"};
-  CURL* c = curl.get();
   Transfer transfer{&options, &stop};
+  transfer.guard = {options.allow_private_destinations, "delivers webhooks only to", std::nullopt};
+  CurlPtr curl;
+  try {
+    curl = new_checked_transfer(url, transfer.guard);
+  } catch (const core::Error& error) {
+    return {Outcome::retry, error.what()};
+  }
+  CURL* c = curl.get();
   char error_buffer[CURL_ERROR_SIZE] = {};
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
   // No "Expect: 100-continue" round trip before larger bodies: send the body at once.
@@ -119,16 +102,10 @@ Attempt attempt_delivery(const std::string& url, const std::string& body, const 
   const CurlListPtr headers(list);
   if (!headers) return {Outcome::retry, "libcurl could not build the request headers (out of memory)"};
   const long timeout_ms = std::max(1L, static_cast<long>(options.timeout.count()));
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   // A redirect would take the body to a destination nobody checked: a 3xx is final.
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  // A proxy would hide the destination from the address check: connect directly.
-  curl_easy_setopt(c, CURLOPT_PROXY, "");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "avtrain");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
@@ -138,16 +115,13 @@ Attempt attempt_delivery(const std::string& url, const std::string& body, const 
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, poll_stop);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &transfer);
 
   const CURLcode code = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 
   if (transfer.stopped) return {Outcome::stopped, "stopped during the attempt"};
-  if (transfer.refused_destination && code != CURLE_OK)
-    return {Outcome::reject, *transfer.refused_destination};
+  if (transfer.guard.refused && code != CURLE_OK) return {Outcome::reject, *transfer.guard.refused};
   const std::string detail = error_buffer[0] ? std::string(error_buffer) : curl_easy_strerror(code);
   switch (code) {
     case CURLE_OK:
@@ -255,12 +229,6 @@ WebhookResult deliver_webhook(const std::string& url, const std::string& body, c
   if (const auto problem = webhook_url_problem(url)) {
     log.warn("webhook {}: not sent: {}", shown, *problem);
     return WebhookResult::rejected;
-  }
-  // curl_global_init is thread-safe from libcurl 7.84 on; fetch.cpp makes the same call.
-  static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (global_init != CURLE_OK) {
-    log.warn("webhook {}: not sent: libcurl did not initialize ({})", shown, curl_easy_strerror(global_init));
-    return WebhookResult::gave_up;
   }
   const int attempts = std::max(1, options.max_attempts);
   for (int attempt_idx = 1; attempt_idx <= attempts; ++attempt_idx) {
