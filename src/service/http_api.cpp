@@ -183,8 +183,9 @@ void QueueApi::add_routes() {
     response.set_header("x-fal-request-id", id);
     return job;
   };
+  // The status object; with logs, the lines after `logs_after` (the last one's sequence to *last_log).
   const auto status_of = [this](const StoredJob& job, const std::string& prefix, bool with_logs,
-                                int64_t logs_after) {
+                                int64_t logs_after, int64_t* last_log = nullptr) {
     const auto urls = job_urls(settings_.public_url, prefix, job.id);
     ordered_json status{{"status", queue_state(job.status)}, {"request_id", job.id}};
     if (job.status == StoredJobStatus::queued)
@@ -195,6 +196,7 @@ void QueueApi::add_routes() {
     if (with_logs) {
       ordered_json logs = ordered_json::array();
       for (const auto& line : store_.logs(job.id, logs_after)) {
+        if (last_log) *last_log = line.sequence;
         logs.push_back({{"message", line.message},
                         {"level", line.level},
                         {"source", "avtrain"},
@@ -261,56 +263,53 @@ void QueueApi::add_routes() {
                  reply_json(response, 200, status_of(*job, request.matches[1], wants_logs(request), 0));
                });
 
-  server_->Get(std::string(kPrefix) + "/requests/" + kRequestId + "/status/stream",
-               [=, this](const httplib::Request& request, httplib::Response& response) {
-                 const auto owner = authorize(request, response);
-                 if (!owner) return;
-                 const auto job = find_job(*owner, request.matches[2], response);
-                 if (!job) return;
-                 const std::string id = job->id, prefix = request.matches[1];
-                 const bool with_logs = wants_logs(request);
-                 // Each event carries the status and only the log lines not sent before; the stream ends
-                 // right after the COMPLETED event (the hosted clients wait for the end of the body).
-                 struct StreamState {
-                   std::string last_sent;
-                   int64_t logs_after = 0;
-                   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
-                 };
-                 auto state = std::make_shared<StreamState>();
-                 response.set_header("Cache-Control", "no-cache");
-                 response.set_chunked_content_provider(
-                     "text/event-stream", [=, this](size_t, httplib::DataSink& sink) {
-                       for (;;) {
-                         if (stopping_ || !sink.is_writable()) return false;
-                         const auto current = store_.find(id);
-                         if (!current) return false;
-                         auto status = status_of(*current, prefix, with_logs, state->logs_after);
-                         if (with_logs && !status["logs"].empty()) {
-                           state->logs_after = store_.logs(id, state->logs_after).back().sequence;
-                         }
-                         const std::string text = status.dump();
-                         const bool changed =
-                             text != state->last_sent || (with_logs && !status["logs"].empty());
-                         if (changed) {
-                           const std::string event = "data: " + text + "\n\n";
-                           if (!sink.write(event.data(), event.size())) return false;
-                           state->last_sent = text;
-                           state->last_write = std::chrono::steady_clock::now();
-                           if (is_finished(current->status)) {
-                             sink.done();
-                             return true;
-                           }
-                           return true;
-                         }
-                         if (std::chrono::steady_clock::now() - state->last_write > kStreamKeepAlive) {
-                           const std::string ping = ": keepalive\n\n";
-                           if (!sink.write(ping.data(), ping.size())) return false;
-                           state->last_write = std::chrono::steady_clock::now();
-                         }
-                         std::this_thread::sleep_for(kStreamPollInterval);
-                       }
-                     });
-               });
+  server_->Get(
+      std::string(kPrefix) + "/requests/" + kRequestId + "/status/stream",
+      [=, this](const httplib::Request& request, httplib::Response& response) {
+        const auto owner = authorize(request, response);
+        if (!owner) return;
+        const auto job = find_job(*owner, request.matches[2], response);
+        if (!job) return;
+        const std::string id = job->id, prefix = request.matches[1];
+        const bool with_logs = wants_logs(request);
+        // Each event carries the status and only the log lines not sent before; the stream ends
+        // right after the COMPLETED event (the hosted clients wait for the end of the body).
+        struct StreamState {
+          std::string last_sent;
+          int64_t logs_after = 0;
+          std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
+        };
+        auto state = std::make_shared<StreamState>();
+        response.set_header("Cache-Control", "no-cache");
+        response.set_chunked_content_provider(
+            "text/event-stream", [=, this](size_t, httplib::DataSink& sink) {
+              for (;;) {
+                if (stopping_ || !sink.is_writable()) return false;
+                const auto current = store_.find(id);
+                if (!current) return false;
+                auto status = status_of(*current, prefix, with_logs, state->logs_after, &state->logs_after);
+                const std::string text = status.dump();
+                const bool changed = text != state->last_sent || (with_logs && !status["logs"].empty());
+                if (changed) {
+                  const std::string event = "data: " + text + "\n\n";
+                  if (!sink.write(event.data(), event.size())) return false;
+                  state->last_sent = text;
+                  state->last_write = std::chrono::steady_clock::now();
+                  if (is_finished(current->status)) {
+                    sink.done();
+                    return true;
+                  }
+                  return true;
+                }
+                if (std::chrono::steady_clock::now() - state->last_write > kStreamKeepAlive) {
+                  const std::string ping = ": keepalive\n\n";
+                  if (!sink.write(ping.data(), ping.size())) return false;
+                  state->last_write = std::chrono::steady_clock::now();
+                }
+                std::this_thread::sleep_for(kStreamPollInterval);
+              }
+            });
+      });
 
   server_->Get(std::string(kPrefix) + "/requests/" + kRequestId,
                [=](const httplib::Request& request, httplib::Response& response) {

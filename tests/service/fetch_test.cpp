@@ -2,10 +2,6 @@
 // redirects and the destination policy (DECISIONS.md §21), against a cpp-httplib server on loopback.
 #include "service/fetch.h"
 
-// The packaged libcpp-httplib is built with these; the header must see the same configuration.
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
 #include <gtest/gtest.h>
 #include <httplib.h>
 

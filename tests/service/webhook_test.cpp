@@ -2,10 +2,6 @@
 // retries, final answers, destination policy and stop, against a cpp-httplib receiver on loopback.
 #include "service/webhook.h"
 
-// The packaged libcpp-httplib is built with these; the header must see the same configuration.
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>

@@ -1,0 +1,829 @@
+// `avtrain serve` end to end (issue 13): the real binary on loopback, driven over HTTP with the tiny
+// model at 32x32 and 9 frames. Submit, status (polled and streamed), result and its capability file
+// URLs (DECISIONS.md §30), the official JavaScript client unchanged but for its host
+// (tests/e2e/fal_client_check.mjs), 422 bodies, cancellation (queued and training, billed 0: §32),
+// a kill -9 mid-training and a restart that resumes from the checkpoint, per-key visibility,
+// concurrent submissions, webhooks. The hosted conventions are specs/anchors.md §4.1.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataset/zip_builder.h"
+#include "media/test_media.h"
+#include "testing/temp_dir.h"
+
+extern char** environ;
+
+namespace avtrain::service {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kPrefix = "/fal-ai/ltx23-trainer-v2";  // the endpoint id's owner/alias
+const std::set<std::string> kStates = {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"};
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+std::string tail(const std::string& text, size_t count = 4000) {
+  return text.size() <= count ? text : "..." + text.substr(text.size() - count);
+}
+
+// posix_spawn (not fork: the webhook test has threads) with stdout/stderr into files and `env` on top of
+// this process's environment.
+pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+            const fs::path& out, const fs::path& err) {
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry; ++entry) {
+    const std::string text = *entry;
+    if (!env.contains(text.substr(0, text.find('=')))) environment.push_back(text);
+  }
+  for (const auto& [name, value] : env) environment.push_back(name + "=" + value);
+  std::vector<char*> c_argv, c_env;
+  for (const auto& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
+  c_argv.push_back(nullptr);
+  for (const auto& entry : environment) c_env.push_back(const_cast<char*>(entry.c_str()));
+  c_env.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  const int failed = posix_spawnp(&pid, c_argv[0], &actions, nullptr, c_argv.data(), c_env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (failed) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(failed));
+  return pid;
+}
+
+// The wait status once `pid` exits within `timeout`, else nothing (still running).
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return status;
+    if (done < 0) throw std::runtime_error("waitpid failed for " + std::to_string(pid));
+    if (Clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+  return "wait status " + std::to_string(status);
+}
+
+// One `avtrain serve` process; start() may be called again after stop() on the same data folder.
+class ServeProcess {
+ public:
+  ServeProcess(fs::path dir, std::vector<std::string> args) : dir_(std::move(dir)), args_(std::move(args)) {}
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait_for_exit(pid_, 10s);
+    }
+  }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  // Starts the server and reads its port from the one line it prints once bound.
+  void start() {
+    ++starts_;
+    out_ = dir_ / ("serve-" + std::to_string(starts_) + ".out");
+    err_ = dir_ / ("serve-" + std::to_string(starts_) + ".err");
+    std::vector<std::string> argv = {AVTRAIN_BINARY_DIR "/avtrain", "serve", "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), args_.begin(), args_.end());
+    // The tiny model is made once per test in its temporary folder (models/tiny.cpp default_cache_dir).
+    pid_ = spawn(argv, {{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()}}, out_, err_);
+    const std::regex line(R"(avtrain serve: listening on http://127\.0\.0\.1:(\d+)\n)");
+    const auto deadline = Clock::now() + 120s;
+    for (;;) {
+      std::smatch match;
+      const std::string out = read_bytes(out_);
+      if (std::regex_search(out, match, line)) {
+        port_ = std::stoi(match[1].str());
+        return;
+      }
+      if (const auto status = wait_for_exit(pid_, 0ms)) {
+        pid_ = -1;
+        throw std::runtime_error("avtrain serve ended before listening (" + describe_exit(*status) +
+                                 "); stdout: " + out + "\nstderr: " + log());
+      }
+      if (Clock::now() > deadline)
+        throw std::runtime_error("avtrain serve did not print its port; stderr: " + log());
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // SIGTERM: the server must end by itself, with exit code 0. SIGKILL: a crash.
+  void stop(int signal = SIGTERM) {
+    ASSERT_GT(pid_, 0);
+    ::kill(pid_, signal);
+    auto status = wait_for_exit(pid_, 30s);
+    if (!status) {
+      ADD_FAILURE() << "avtrain serve still runs 30 s after signal " << signal << "; stderr: " << log();
+      ::kill(pid_, SIGKILL);
+      status = wait_for_exit(pid_, 10s);
+    }
+    pid_ = -1;
+    if (signal == SIGTERM && status) {
+      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+          << "after SIGTERM: " << describe_exit(*status) << "; stderr: " << log();
+    }
+  }
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const { return tail(read_bytes(err_)); }
+
+ private:
+  fs::path dir_;
+  std::vector<std::string> args_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int starts_ = 0;
+  fs::path out_, err_;
+};
+
+// A client of the server, optionally with an API key (`Authorization: Key <key>`, the hosted form).
+class Api {
+ public:
+  explicit Api(int port, std::string authorization = {})
+      : port_(port), authorization_(std::move(authorization)) {}
+
+  static Api with_key(int port, const std::string& key) { return Api(port, "Key " + key); }
+
+  httplib::Result get(const std::string& path, httplib::Headers headers = {}) const {
+    return client().Get(path, with_auth(std::move(headers)));
+  }
+  httplib::Result post(const std::string& path, const std::string& body) const {
+    return client().Post(path, with_auth({}), body, "application/json");
+  }
+  httplib::Result put(const std::string& path) const {
+    return client().Put(path, with_auth({}), std::string(), "application/json");
+  }
+
+ private:
+  httplib::Client client() const {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(10s);
+    client.set_read_timeout(60s);
+    return client;
+  }
+  httplib::Headers with_auth(httplib::Headers headers) const {
+    if (!authorization_.empty()) headers.emplace("Authorization", authorization_);
+    return headers;
+  }
+
+  int port_;
+  std::string authorization_;
+};
+
+// The response's JSON body; throws naming the request when there is no response or no JSON.
+json body_of(const httplib::Result& result, const std::string& what) {
+  if (!result) throw std::runtime_error(what + ": no response (" + httplib::to_string(result.error()) + ")");
+  const std::string type = result->get_header_value("Content-Type");
+  if (type.find("application/json") == std::string::npos) {
+    throw std::runtime_error(what + ": HTTP " + std::to_string(result->status) + " with Content-Type '" +
+                             type + "', expected application/json; body: " + tail(result->body, 500));
+  }
+  try {
+    return json::parse(result->body);
+  } catch (const json::exception& error) {
+    throw std::runtime_error(what + ": HTTP " + std::to_string(result->status) + ", body is not JSON (" +
+                             error.what() + "): " + tail(result->body, 500));
+  }
+}
+
+std::string status_path(const std::string& id) {
+  return std::string(kPrefix) + "/requests/" + id + "/status";
+}
+std::string result_path(const std::string& id) { return std::string(kPrefix) + "/requests/" + id; }
+std::string cancel_path(const std::string& id) {
+  return std::string(kPrefix) + "/requests/" + id + "/cancel";
+}
+
+// Submits `request`; expects 200 and returns the reply.
+json submit(const Api& api, const json& request, const std::string& query = {}) {
+  const auto result = api.post(std::string(kPrefix) + "/av2av" + query, request.dump());
+  const json reply = body_of(result, "POST /av2av");
+  if (result->status != 200 || !reply.contains("request_id")) {
+    throw std::runtime_error("POST /av2av: expected 200 with a request_id, got HTTP " +
+                             std::to_string(result->status) + ": " + reply.dump());
+  }
+  return reply;
+}
+
+// Polls the status until COMPLETED and returns it; `seen` collects every status object.
+json wait_until_completed(const Api& api, const std::string& id, const ServeProcess& server,
+                          std::chrono::seconds timeout = 150s, std::vector<json>* seen = nullptr) {
+  const auto deadline = Clock::now() + timeout;
+  json status;
+  for (;;) {
+    const auto result = api.get(status_path(id) + "?logs=1");
+    status = body_of(result, "GET " + status_path(id));
+    if (result->status != 200) {
+      throw std::runtime_error("GET " + status_path(id) + ": HTTP " + std::to_string(result->status) + ": " +
+                               status.dump());
+    }
+    if (seen) seen->push_back(status);
+    if (status.value("status", "") == "COMPLETED") return status;
+    if (Clock::now() > deadline) {
+      throw std::runtime_error("request " + id + " not COMPLETED after " + std::to_string(timeout.count()) +
+                               " s; last status " + status.dump() + "\nserver stderr: " + server.log());
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+// The data-stream events of a server-sent-events body: each `data: <json>` followed by a blank line.
+std::vector<json> parse_events(const std::string& body) {
+  std::vector<json> events;
+  std::string data;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {
+      if (!data.empty()) events.push_back(json::parse(data));
+      data.clear();
+    } else if (line.rfind("data:", 0) == 0) {
+      data += line.substr(line.size() > 5 && line[5] == ' ' ? 6 : 5);
+    }
+  }
+  return events;
+}
+
+void expect_iso_timestamps(const json& logs) {
+  static const std::regex iso(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$)");
+  ASSERT_TRUE(logs.is_array()) << logs.dump();
+  for (const auto& entry : logs) {
+    EXPECT_TRUE(entry.contains("message") && entry["message"].is_string()) << entry.dump();
+    EXPECT_TRUE(entry.contains("level") && entry["level"].is_string()) << entry.dump();
+    EXPECT_TRUE(entry.contains("timestamp") && entry["timestamp"].is_string() &&
+                std::regex_match(entry["timestamp"].get<std::string>(), iso))
+        << "timestamp is not ISO 8601: " << entry.dump();
+  }
+}
+
+// Every job of these tests reads its dataset (and validation reference) from `files/`, the folder the
+// server's --allow-local-files names (DECISIONS.md §21).
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(files_dir());
+    media::TestClipOptions clip;
+    clip.width = 32;
+    clip.height = 32;
+    clip.frames = 12;  // 0.5 s: longer than the 9-frame window at 24 fps
+    media::write_test_clip(files_dir() / "ref.mp4", clip);
+    clip.tone_hz = 660;
+    media::write_test_clip(files_dir() / "tgt.mp4", clip);
+    dataset::testing::ZipBuilder()
+        .file("a_start.mp4", read_bytes(files_dir() / "ref.mp4"))
+        .file("a_end.mp4", read_bytes(files_dir() / "tgt.mp4"))
+        .file("a.txt", "a grey square")
+        .file("b_start.mp4", read_bytes(files_dir() / "tgt.mp4"))
+        .file("b_end.mp4", read_bytes(files_dir() / "ref.mp4"))
+        .write(files_dir() / "clips.zip");
+  }
+
+  fs::path files_dir() const { return dir_ / "files"; }
+  fs::path data_dir() const { return dir_ / "data"; }
+  fs::path job_dir(const std::string& id) const { return data_dir() / "jobs" / id; }
+  std::string file_url(const std::string& name) const { return "file://" + (files_dir() / name).string(); }
+
+  // The server's arguments: tiny model on the CPU at 32x32, 9 frames, `steps` training steps.
+  std::vector<std::string> serve_args(int steps, int workers = 1, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args = {"--data", data_dir().string()};
+    args.insert(args.end(), {"--model", "tiny", "--text-encoder", "tiny"});
+    args.insert(args.end(), {"--workers", std::to_string(workers), "--device", "cpu"});
+    args.insert(args.end(), {"--allow-local-files", files_dir().string(), "--allow-private-network"});
+    args.insert(args.end(),
+                {"--demo-size", "32x32", "--demo-frames", "9", "--demo-steps", std::to_string(steps)});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  // number_of_steps 100 is the request's minimum; the server's --demo-steps replaces it for training
+  // while billing still describes the request (units max(100, steps), DECISIONS.md §32).
+  json request(const std::string& data_url = {}) const {
+    return {{"training_data_url", data_url.empty() ? file_url("clips.zip") : data_url},
+            {"trigger_phrase", "ZQX"},
+            {"number_of_steps", 100}};
+  }
+  json request_with_validation(int interval) const {
+    json body = request();
+    body["validation"] =
+        json::array({{{"prompt", "ZQX a grey square"}, {"reference_video_url", file_url("ref.mp4")}}});
+    body["validation_interval"] = interval;
+    return body;
+  }
+
+  testing::TempDir dir_{"avtrain-serve"};
+};
+
+// Checks one delivered file of a result: its capability URL downloads without a key, with the size and
+// content type the result states, a range request gives 206 with those bytes, a changed token 404.
+void expect_downloadable(const json& entry, const std::string& server_url, const std::string& content_type) {
+  ASSERT_TRUE(entry.is_object()) << entry.dump();
+  const std::string url = entry.at("url").get<std::string>();
+  const std::string name = entry.at("file_name").get<std::string>();
+  EXPECT_EQ(entry.at("content_type").get<std::string>(), content_type) << entry.dump();
+  std::smatch match;
+  const std::regex shape("^" + std::regex_replace(server_url, std::regex(R"([.])"), R"(\.)") +
+                         R"((/files/([0-9a-f]{32})/)(.+)$)");
+  ASSERT_TRUE(std::regex_match(url, match, shape)) << "not <public url>/files/<32 hex>/<name>: " << url;
+  EXPECT_EQ(match[3].str(), name) << url;
+  const std::string path = match[1].str() + match[3].str();
+  const int port = std::stoi(server_url.substr(server_url.rfind(':') + 1));
+  const Api anonymous(port);  // hosted result URLs need no key (DECISIONS.md §30)
+
+  const auto whole = anonymous.get(path);
+  ASSERT_TRUE(whole) << url << ": " << httplib::to_string(whole.error());
+  ASSERT_EQ(whole->status, 200) << url;
+  EXPECT_EQ(whole->body.size(), entry.at("file_size").get<size_t>()) << url;
+  EXPECT_EQ(whole->get_header_value("Content-Type").rfind(content_type, 0), 0u)
+      << url << " Content-Type " << whole->get_header_value("Content-Type");
+
+  const auto range = anonymous.get(path, {{"Range", "bytes=0-9"}});
+  ASSERT_TRUE(range) << url;
+  EXPECT_EQ(range->status, 206) << url << " with Range: bytes=0-9";
+  EXPECT_EQ(range->body, whole->body.substr(0, 10)) << url;
+  EXPECT_EQ(range->get_header_value("Content-Range"), "bytes 0-9/" + std::to_string(whole->body.size()))
+      << url;
+
+  std::string token = match[2].str();
+  token[0] = token[0] == '0' ? '1' : '0';
+  const auto forged = anonymous.get("/files/" + token + "/" + name);
+  ASSERT_TRUE(forged) << url;
+  EXPECT_EQ(forged->status, 404) << "a changed token must not download: /files/" << token << "/" << name;
+}
+
+TEST_F(ServeTest, SubmitPollStreamResultAndDownloadEveryFile) {
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/2));
+  server.start();
+  const Api api(server.port());
+
+  json body = request_with_validation(1);
+  body["debug_dataset"] = true;
+  const json reply = submit(api, body);
+  const std::string id = reply.at("request_id").get<std::string>();
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(reply.value("status", ""), "IN_QUEUE") << reply.dump();
+  EXPECT_TRUE(reply.contains("queue_position") && reply["queue_position"].is_number_integer())
+      << reply.dump();
+  const std::string base = server.url() + kPrefix + "/requests/" + id;
+  EXPECT_EQ(reply.value("status_url", ""), base + "/status") << reply.dump();
+  EXPECT_EQ(reply.value("response_url", ""), base) << reply.dump();
+  EXPECT_EQ(reply.value("cancel_url", ""), base + "/cancel") << reply.dump();
+
+  // The event stream of the running job, read while the status is polled.
+  std::optional<httplib::Result> streamed;
+  std::thread streamer([&] { streamed.emplace(api.get(status_path(id) + "/stream")); });
+  std::vector<json> seen;
+  const json done = wait_until_completed(api, id, server, 150s, &seen);
+  streamer.join();
+
+  for (const auto& status : seen) {
+    EXPECT_TRUE(kStates.contains(status.value("status", ""))) << status.dump();
+    EXPECT_EQ(status.value("request_id", ""), id) << status.dump();
+    EXPECT_TRUE(status.contains("stage")) << status.dump();
+    ASSERT_TRUE(status.contains("progress") && status["progress"].is_number()) << status.dump();
+    EXPECT_GE(status["progress"].get<double>(), 0.0) << status.dump();
+    EXPECT_LE(status["progress"].get<double>(), 1.0) << status.dump();
+    if (status["status"] == "IN_QUEUE") {
+      EXPECT_TRUE(status.contains("queue_position") && status["queue_position"].is_number_integer())
+          << status.dump();
+    }
+    expect_iso_timestamps(status.at("logs"));
+  }
+  EXPECT_EQ(done.value("outcome", json()), "succeeded") << done.dump();
+  EXPECT_DOUBLE_EQ(done.value("progress", 0.0), 1.0) << done.dump();
+  EXPECT_FALSE(done.at("logs").empty()) << "a finished job with ?logs=1 has no log lines";
+  EXPECT_EQ(done.value("response_url", ""), base) << done.dump();
+
+  // Without ?logs=1 (the JS client sends logs=0) no log lines.
+  for (const std::string query : {"", "?logs=0"}) {
+    const json quiet = body_of(api.get(status_path(id) + query), "GET status" + query);
+    EXPECT_EQ(quiet.value("status", ""), "COMPLETED");
+    EXPECT_TRUE(!quiet.contains("logs") || quiet["logs"].is_null())
+        << "logs without ?logs=1: " << quiet.dump();
+  }
+  // The same request under /v1.
+  const json v1 = body_of(api.get("/v1/requests/" + id + "/status"), "GET /v1/requests/{id}/status");
+  EXPECT_EQ(v1.value("status", ""), "COMPLETED") << v1.dump();
+
+  // The stream: text/event-stream, `data: <status>` events, closed right after COMPLETED.
+  const httplib::Result& stream_result = *streamed;
+  ASSERT_TRUE(stream_result) << "GET status/stream: " << httplib::to_string(stream_result.error());
+  EXPECT_EQ(stream_result->status, 200);
+  EXPECT_EQ(stream_result->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u)
+      << stream_result->get_header_value("Content-Type");
+  const auto events = parse_events(stream_result->body);
+  ASSERT_FALSE(events.empty()) << stream_result->body;
+  for (const auto& event : events) EXPECT_TRUE(kStates.contains(event.value("status", ""))) << event.dump();
+  EXPECT_EQ(events.back().value("status", ""), "COMPLETED") << stream_result->body;
+  EXPECT_EQ(events.back().value("outcome", json()), "succeeded") << stream_result->body;
+  // A stream opened after completion gives the final status and ends.
+  const auto late = api.get(status_path(id) + "/stream");
+  ASSERT_TRUE(late);
+  const auto late_events = parse_events(late->body);
+  ASSERT_FALSE(late_events.empty()) << late->body;
+  EXPECT_EQ(late_events.back().value("status", ""), "COMPLETED");
+
+  const auto result = api.get(result_path(id));
+  const json output = body_of(result, "GET result");
+  ASSERT_EQ(result->status, 200) << output.dump();
+  EXPECT_EQ(output.at("billing").at("units").get<int64_t>(), 100) << output.dump();  // max(100, steps) (§32)
+  EXPECT_EQ(output.at("billing").at("cost_usd").get<std::string>(), "0.68");
+  expect_downloadable(output.at("lora_file"), server.url(), "application/octet-stream");
+  expect_downloadable(output.at("config_file"), server.url(), "application/json");
+  expect_downloadable(output.at("video"), server.url(), "video/mp4");
+  expect_downloadable(output.at("debug_dataset"), server.url(), "application/zip");
+
+  const auto unknown = api.get(status_path("00000000-0000-0000-0000-000000000000"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << "status of an unknown request";
+  server.stop();
+}
+
+TEST_F(ServeTest, OfficialJavaScriptClientWorksWithOnlyItsHostChanged) {
+  const fs::path npm_dir = AVTRAIN_NPM_DIR;
+  const fs::path script = fs::path(AVTRAIN_SOURCE_DIR) / "tests" / "e2e" / "fal_client_check.mjs";
+  if (!fs::exists(npm_dir / "@fal-ai" / "client" / "package.json") ||
+      std::system("node --version > /dev/null 2>&1")) {
+    if (std::getenv("CI"))
+      FAIL() << "node or " << npm_dir << "/@fal-ai/client missing (scripts/install-deps.sh)";
+    GTEST_SKIP() << "node or " << npm_dir << "/@fal-ai/client missing (scripts/install-deps.sh)";
+  }
+  std::ofstream(dir_ / "keys.txt") << "js-key\n";
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/2, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
+  server.start();
+
+  const pid_t node = spawn({"node", script.string()},
+                           {{"FAL_CLIENT_NPM_DIR", npm_dir.string()},
+                            {"AVTRAIN_URL", server.url()},
+                            {"FAL_KEY", "js-key"},
+                            {"TRAINING_DATA_URL", file_url("clips.zip")}},
+                           dir_ / "node.out", dir_ / "node.err");
+  auto status = wait_for_exit(node, 170s);
+  if (!status) {
+    ::kill(node, SIGKILL);
+    status = wait_for_exit(node, 10s);
+    ADD_FAILURE() << "fal_client_check.mjs did not finish in 170 s";
+  }
+  EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << "fal_client_check.mjs: " << (status ? describe_exit(*status) : "killed")
+      << "\nstdout: " << read_bytes(dir_ / "node.out") << "\nstderr: " << tail(read_bytes(dir_ / "node.err"))
+      << "\nserver stderr: " << server.log();
+  server.stop();
+}
+
+TEST_F(ServeTest, InvalidRequestsGet422WithTheFieldAndNothingIsQueued) {
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/2));
+  server.start();
+  const Api api(server.port());
+
+  struct Case {
+    std::string name;
+    json body;
+    std::string field;
+  };
+  json unknown_field = request();
+  unknown_field["number_of_stepz"] = 200;
+  json bad_rank = request();
+  bad_rank["rank"] = 7;
+  const std::vector<Case> cases = {
+      {"unknown field", unknown_field, "number_of_stepz"},
+      {"rank 7", bad_rank, "rank"},
+      {"local file outside --allow-local-files", request("file:///etc/hostname"), "training_data_url"},
+  };
+  for (const auto& c : cases) {
+    const auto result = api.post(std::string(kPrefix) + "/av2av", c.body.dump());
+    const json reply = body_of(result, "POST av2av (" + c.name + ")");
+    EXPECT_EQ(result->status, 422) << c.name << ": " << reply.dump();
+    ASSERT_TRUE(reply.contains("detail") && reply["detail"].is_array() && !reply["detail"].empty())
+        << c.name << ": " << reply.dump();
+    bool named = false;
+    for (const auto& problem : reply["detail"]) {
+      EXPECT_TRUE(problem.contains("msg") && problem.contains("type")) << c.name << ": " << problem.dump();
+      if (problem.value("loc", json()) == json::array({"body", c.field})) named = true;
+    }
+    EXPECT_TRUE(named) << c.name << ": no problem with loc [body, " << c.field << "]: " << reply.dump();
+    EXPECT_FALSE(reply.contains("request_id")) << c.name;
+  }
+  // Nothing was queued: no job folder, and the next valid request is first in line.
+  std::error_code ignored;
+  EXPECT_TRUE(!fs::exists(data_dir() / "jobs") || fs::is_empty(data_dir() / "jobs", ignored));
+  const json reply = submit(api, request());
+  EXPECT_EQ(reply.value("queue_position", -1), 0) << reply.dump();
+  server.stop();
+}
+
+TEST_F(ServeTest, CancellingAQueuedJobFinishesItCancelledWithoutRunningIt) {
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/5000));  // the first job holds the only worker
+  server.start();
+  const Api api(server.port());
+
+  const std::string first = submit(api, request()).at("request_id").get<std::string>();
+  const std::string second = submit(api, request()).at("request_id").get<std::string>();
+  const json queued = body_of(api.get(status_path(second)), "GET status");
+  EXPECT_EQ(queued.value("status", ""), "IN_QUEUE") << queued.dump();
+
+  const auto cancel = api.put(cancel_path(second));
+  const json cancel_reply = body_of(cancel, "PUT cancel (queued)");
+  EXPECT_EQ(cancel->status, 202) << cancel_reply.dump();
+  EXPECT_EQ(cancel_reply.value("status", ""), "CANCELLATION_REQUESTED") << cancel_reply.dump();
+
+  const json done = wait_until_completed(api, second, server, 20s);
+  EXPECT_EQ(done.value("outcome", json()), "cancelled") << done.dump();
+  const auto result = api.get(result_path(second));
+  const json error = body_of(result, "GET result (cancelled while queued)");
+  EXPECT_GE(result->status, 400) << error.dump();
+  EXPECT_EQ(error.at("billing").at("units").get<int64_t>(), 0) << error.dump();  // DECISIONS.md §32
+  EXPECT_FALSE(fs::exists(job_dir(second) / "training")) << "the cancelled queued job was run";
+
+  const auto again = api.put(cancel_path(second));
+  const json again_reply = body_of(again, "PUT cancel (done)");
+  EXPECT_EQ(again->status, 400) << again_reply.dump();
+  EXPECT_EQ(again_reply.value("status", ""), "ALREADY_COMPLETED") << again_reply.dump();
+  const auto unknown = api.put(cancel_path("00000000-0000-0000-0000-000000000000"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << "cancel of an unknown request";
+
+  const json first_status = body_of(api.get(status_path(first)), "GET status (first)");
+  EXPECT_NE(first_status.value("status", ""), "COMPLETED")
+      << "the first job was disturbed: " << first_status.dump();
+  server.stop();
+}
+
+TEST_F(ServeTest, CancellingDuringTrainingStopsTheJobBilledZeroWithTheErrorBodyAsResult) {
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/5000));
+  server.start();
+  const Api api(server.port());
+  const std::string id = submit(api, request()).at("request_id").get<std::string>();
+
+  const auto deadline = Clock::now() + 120s;
+  json status;
+  for (;;) {
+    status = body_of(api.get(status_path(id)), "GET status");
+    if (status.value("status", "") == "IN_PROGRESS" && status.value("stage", json()) == "training") break;
+    ASSERT_NE(status.value("status", ""), "COMPLETED") << "finished before training: " << status.dump();
+    ASSERT_LT(Clock::now(), deadline)
+        << "never reached the training stage: " << status.dump() << server.log();
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto cancel = api.put(cancel_path(id));
+  const json cancel_reply = body_of(cancel, "PUT cancel (training)");
+  EXPECT_EQ(cancel->status, 202) << cancel_reply.dump();
+  EXPECT_EQ(cancel_reply.value("status", ""), "CANCELLATION_REQUESTED") << cancel_reply.dump();
+
+  const auto cancelled_at = Clock::now();
+  const json done = wait_until_completed(api, id, server, 60s);
+  EXPECT_LT(Clock::now() - cancelled_at, 30s) << "cancellation took long";
+  EXPECT_EQ(done.value("outcome", json()), "cancelled") << done.dump();
+  const auto result = api.get(result_path(id));
+  const json error = body_of(result, "GET result (cancelled while training)");
+  EXPECT_GE(result->status, 400) << error.dump();
+  EXPECT_TRUE(error.contains("detail")) << error.dump();
+  EXPECT_EQ(error.at("billing").at("units").get<int64_t>(), 0) << error.dump();  // DECISIONS.md §32
+  EXPECT_EQ(error.at("billing").at("cost_usd").get<std::string>(), "0.00") << error.dump();
+  server.stop();
+}
+
+TEST_F(ServeTest, AJobInterruptedByKill9ResumesFromItsCheckpointAfterARestart) {
+  constexpr int kSteps = 20;
+  constexpr int kInterval = 10;  // validation every 10 steps: a checkpoint every gcd(250, 10) steps
+  ServeProcess server(dir_.path(), serve_args(kSteps));
+  server.start();
+  const std::string id =
+      submit(Api(server.port()), request_with_validation(kInterval)).at("request_id").get<std::string>();
+
+  const fs::path checkpoint = job_dir(id) / "training" / "checkpoints" / "step_000010";
+  const auto deadline = Clock::now() + 150s;
+  while (!fs::exists(checkpoint)) {
+    ASSERT_LT(Clock::now(), deadline)
+        << "no checkpoint " << checkpoint << "; server stderr: " << server.log();
+    std::this_thread::sleep_for(10ms);
+  }
+  server.stop(SIGKILL);
+  ASSERT_FALSE(fs::exists(job_dir(id) / "result.json")) << "the job finished before the kill; make it longer";
+
+  server.start();  // the same --data
+  const Api api(server.port());
+  const json done = wait_until_completed(api, id, server);
+  EXPECT_EQ(done.value("outcome", json()), "succeeded") << done.dump();
+  const auto result = api.get(result_path(id));
+  EXPECT_EQ(body_of(result, "GET result").at("lora_file").at("file_name"), "lora.safetensors");
+
+  // The job's log: the run after the restart trained only the steps after a checkpoint.
+  const std::string log = read_bytes(job_dir(id) / "job.log");
+  const std::regex trained(R"(trained steps (\d+)\.\.(\d+))");
+  std::smatch last;
+  for (std::sregex_iterator it(log.begin(), log.end(), trained), end; it != end; ++it) last = *it;
+  ASSERT_FALSE(last.empty()) << "no 'trained steps' line in job.log: " << tail(log);
+  EXPECT_GT(std::stoi(last[1].str()), kInterval)
+      << "the restarted job did not resume from step 10: " << tail(log);
+  EXPECT_EQ(last[2].str(), std::to_string(kSteps)) << tail(log);
+
+  // Every step exactly once in the metrics: those after the checkpoint were dropped and redone.
+  std::ifstream metrics(job_dir(id) / "training" / "metrics.jsonl");
+  std::vector<int64_t> steps;
+  for (std::string line; std::getline(metrics, line);) {
+    if (!line.empty()) steps.push_back(json::parse(line).at("step").get<int64_t>());
+  }
+  std::vector<int64_t> expected(kSteps);
+  for (int step = 0; step < kSteps; ++step) expected[step] = step + 1;
+  EXPECT_EQ(steps, expected);
+  server.stop();
+}
+
+TEST_F(ServeTest, AJobIsVisibleOnlyToTheKeyThatSubmittedIt) {
+  std::ofstream(dir_ / "keys.txt") << "key-a\nkey-b\n";
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/2, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
+  server.start();
+  const Api owner = Api::with_key(server.port(), "key-a");
+  const Api other = Api::with_key(server.port(), "key-b");
+
+  for (const auto& [what, api] :
+       {std::pair{"no key", Api(server.port())}, {"unknown key", Api::with_key(server.port(), "key-c")}}) {
+    const auto refused = api.post(std::string(kPrefix) + "/av2av", request().dump());
+    ASSERT_TRUE(refused) << what;
+    EXPECT_EQ(refused->status, 401) << what << ": " << refused->body;
+  }
+  const std::string id = submit(owner, request()).at("request_id").get<std::string>();
+  const auto bearer = Api(server.port(), "Bearer key-a").get(status_path(id));
+  ASSERT_TRUE(bearer);
+  EXPECT_EQ(bearer->status, 200) << "Authorization: Bearer <key>: " << bearer->body;
+  const auto anonymous = Api(server.port()).get(status_path(id));
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401) << "status without a key";
+
+  const auto expect_404 = [](const std::string& what, const httplib::Result& result) {
+    ASSERT_TRUE(result) << what;
+    EXPECT_EQ(result->status, 404) << "another key's " << what << ": " << result->body;
+  };
+  expect_404("status", other.get(status_path(id)));
+  expect_404("stream", other.get(status_path(id) + "/stream"));
+  expect_404("result", other.get(result_path(id)));
+  expect_404("cancel", other.put(cancel_path(id)));
+
+  const json done = wait_until_completed(owner, id, server);
+  EXPECT_EQ(done.value("outcome", json()), "succeeded")
+      << "the other key's cancel reached the job: " << done.dump();
+  const json output = body_of(owner.get(result_path(id)), "GET result");
+  expect_downloadable(output.at("lora_file"), server.url(), "application/octet-stream");  // no key needed
+  server.stop();
+}
+
+TEST_F(ServeTest, TwentyConcurrentSubmissionsAreAllQueuedAndCompleted) {
+  constexpr int kJobs = 20;
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/1, /*workers=*/2));
+  server.start();
+  const Api api(server.port());
+
+  std::vector<std::string> ids(kJobs);
+  std::vector<std::string> errors(kJobs);
+  std::latch ready(kJobs);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kJobs; ++i) {
+    threads.emplace_back([&, i] {
+      ready.arrive_and_wait();
+      try {
+        ids[i] = submit(api, request()).at("request_id").get<std::string>();
+      } catch (const std::exception& error) {
+        errors[i] = error.what();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int i = 0; i < kJobs; ++i) ASSERT_TRUE(errors[i].empty()) << "submission " << i << ": " << errors[i];
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), static_cast<size_t>(kJobs))
+      << "request ids repeat";
+
+  for (const auto& id : ids) {
+    const json done = wait_until_completed(api, id, server, 170s);
+    EXPECT_EQ(done.value("outcome", json()), "succeeded") << id << ": " << done.dump();
+    EXPECT_TRUE(fs::exists(job_dir(id) / "result.json")) << id;
+  }
+  server.stop();
+}
+
+TEST_F(ServeTest, WebhooksReportSuccessAndFailure) {
+  // The test's own HTTP server: the dataset over HTTP (a download from loopback, allowed by
+  // --allow-private-network) and the webhook receiver, which dedupes on request_id (deliveries may repeat).
+  const std::string archive = read_bytes(files_dir() / "clips.zip");
+  std::mutex mutex;
+  std::map<std::string, json> hooks;
+  std::vector<std::string> hook_problems;
+  httplib::Server receiver;
+  receiver.Get("/clips.zip", [&](const httplib::Request&, httplib::Response& response) {
+    response.set_content(archive, "application/zip");
+  });
+  receiver.Get("/broken.zip", [&](const httplib::Request&, httplib::Response& response) {
+    response.set_content("this is not a zip archive", "application/zip");
+  });
+  receiver.Post("/hook", [&](const httplib::Request& request, httplib::Response& response) {
+    std::lock_guard lock(mutex);
+    try {
+      const json body = json::parse(request.body);
+      if (request.get_header_value("Content-Type").find("application/json") == std::string::npos) {
+        hook_problems.push_back("webhook Content-Type " + request.get_header_value("Content-Type"));
+      }
+      if (request.get_param_value("tag").empty()) hook_problems.push_back("webhook URL lost its query");
+      hooks[body.at("request_id").get<std::string>()] = body;
+    } catch (const std::exception& error) {
+      hook_problems.push_back(std::string("webhook body: ") + error.what() + ": " + request.body);
+    }
+    response.set_content("{}", "application/json");
+  });
+  const int hook_port = receiver.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(hook_port, 0);
+  std::thread receiver_thread([&] { receiver.listen_after_bind(); });
+  const std::string origin = "http://127.0.0.1:" + std::to_string(hook_port);
+
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/2));
+  server.start();
+  const Api api(server.port());
+  const std::string good =
+      submit(api, request(origin + "/clips.zip"),
+             "?fal_webhook=" + httplib::detail::encode_query_param(origin + "/hook?tag=ok"))
+          .at("request_id")
+          .get<std::string>();
+  const std::string bad =
+      submit(api, request(origin + "/broken.zip"),
+             "?fal_webhook=" + httplib::detail::encode_query_param(origin + "/hook?tag=err"))
+          .at("request_id")
+          .get<std::string>();
+  EXPECT_EQ(wait_until_completed(api, good, server).value("outcome", json()), "succeeded");
+  EXPECT_EQ(wait_until_completed(api, bad, server).value("outcome", json()), "failed");
+
+  const auto deadline = Clock::now() + 30s;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (hooks.contains(good) && hooks.contains(bad)) break;
+    }
+    if (Clock::now() > deadline) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  receiver.stop();
+  receiver_thread.join();
+
+  EXPECT_TRUE(hook_problems.empty()) << hook_problems.front();
+  ASSERT_TRUE(hooks.contains(good)) << "no webhook for the succeeded job; server stderr: " << server.log();
+  ASSERT_TRUE(hooks.contains(bad)) << "no webhook for the failed job; server stderr: " << server.log();
+  const json ok = hooks[good];
+  EXPECT_EQ(ok.value("status", ""), "OK") << ok.dump();
+  EXPECT_TRUE(ok.contains("gateway_request_id")) << ok.dump();
+  EXPECT_TRUE(ok.value("error", json()).is_null()) << ok.dump();
+  EXPECT_EQ(ok.value("payload", json()), body_of(api.get(result_path(good)), "GET result")) << ok.dump();
+  const json error = hooks[bad];
+  EXPECT_EQ(error.value("status", ""), "ERROR") << error.dump();
+  EXPECT_FALSE(error.value("error", json()).is_null()) << error.dump();
+
+  const auto failed = api.get(result_path(bad));
+  const json failure = body_of(failed, "GET result (bad archive)");
+  EXPECT_EQ(failed->status, 422) << failure.dump();
+  EXPECT_EQ(failure.at("detail").at(0).at("loc"), json::array({"body", "training_data_url"}))
+      << failure.dump();
+  EXPECT_EQ(failure.at("billing").at("units").get<int64_t>(), 0);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace avtrain::service
