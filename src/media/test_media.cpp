@@ -135,6 +135,11 @@ AudioBuffer make_test_audio(const TestClipOptions& options) {
 }
 
 void write_test_clip(const std::filesystem::path& path, const TestClipOptions& options) {
+  write_test_clip(path, options, [&](int frame_idx) { return draw_test_frame(options, frame_idx); });
+}
+
+void write_test_clip(const std::filesystem::path& path, const TestClipOptions& options,
+                     const TestFrameDrawer& draw) {
   const int rotation = ((options.rotation % 360) + 360) % 360;
   if (rotation % 90 != 0)
     throw core::InvalidInput("test clip rotation must be a multiple of 90, got " +
@@ -161,7 +166,13 @@ void write_test_clip(const std::filesystem::path& path, const TestClipOptions& o
   const auto times = test_clip_frame_times(options);
   std::vector<uint8_t> coded(static_cast<size_t>(coded_width) * coded_height * 3);
   for (int frame_idx = 0; frame_idx < options.frames; ++frame_idx) {
-    const auto display = draw_test_frame(options, frame_idx);
+    const auto display = draw(frame_idx);
+    if (display.size() != static_cast<size_t>(options.width) * options.height * 3) {
+      throw core::InternalError("test clip " + path.string() + ": frame " + std::to_string(frame_idx) +
+                                " has " + std::to_string(display.size()) + " bytes, expected " +
+                                std::to_string(options.width) + "x" + std::to_string(options.height) +
+                                " RGB8 (" + std::to_string(options.width * options.height * 3) + ")");
+    }
     const uint8_t* frame = display.data();
     if (rotation != 0) {
       // Store the picture turned back, so that a player turning it by `rotation` shows it upright.

@@ -8,7 +8,9 @@
 // frame index (bit k in cell k, white = 1), cells 12-13 light up while the flash is on, cell 14 is
 // always white and cell 15 always black (they prove the orientation). The rest of the frame is grey.
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +53,14 @@ AudioBuffer make_test_audio(const TestClipOptions& options);
 
 // Writes the clip; the container follows the extension (.mp4 .mov .webm .mkv .avi).
 void write_test_clip(const std::filesystem::path& path, const TestClipOptions& options);
+
+// The displayed picture of frame `frame_idx`: RGB8 of options.width x options.height.
+using TestFrameDrawer = std::function<std::vector<uint8_t>(int frame_idx)>;
+// write_test_clip with pictures of the caller's (the demo dataset's moving scenes): frame times,
+// rotation, audio (tone and click) and container follow `options` as above. Throws
+// core::InternalError when `draw` returns a picture of another size.
+void write_test_clip(const std::filesystem::path& path, const TestClipOptions& options,
+                     const TestFrameDrawer& draw);
 
 // The frame index a test frame shows; nullopt when the orientation cells are wrong (not a test frame,
 // or turned).
