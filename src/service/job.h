@@ -10,6 +10,7 @@
 //   training/     the trainer's checkpoints and metrics.jsonl; previews/ step_N.mp4
 //   outputs/      the delivered files; result.json (success) or error.json (failure)
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -38,6 +39,9 @@ struct JobPaths {
   std::filesystem::path latents_dir() const { return root / "latents"; }
   std::filesystem::path training_dir() const { return root / "training"; }
   std::filesystem::path previews_dir() const { return root / "previews"; }
+  std::filesystem::path preview_file(int64_t step) const {
+    return previews_dir() / ("step_" + std::to_string(step) + ".mp4");
+  }
   std::filesystem::path outputs_dir() const { return root / "outputs"; }
   std::filesystem::path result_file() const { return root / "result.json"; }
   std::filesystem::path error_file() const { return root / "error.json"; }

@@ -316,10 +316,19 @@ json train_stage(const TrainingRequest& request, const TrainingShape& shape, con
 
   if (!validation.empty()) {
     const auto tensor_options = torch::TensorOptions().dtype(compute_dtype(device)).device(device);
-    options.on_checkpoint = [&, tensor_options](const train::CheckpointInfo& info) {
-      const bool due = info.step == shape.steps ||
-                       (request.validation_interval > 0 && info.step % request.validation_interval == 0);
-      if (due) {
+    const auto preview_due = [&](int64_t step) {
+      return step == shape.steps ||
+             (request.validation_interval > 0 && step % request.validation_interval == 0);
+    };
+    options.on_checkpoint = [&, tensor_options, preview_due](const train::CheckpointInfo& info) {
+      if (preview_due(info.step)) {
+        render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(), tensor_options,
+                          info.step, nullptr);
+      }
+    };
+    // A run killed between a checkpoint and its preview renders that preview when it resumes.
+    options.on_resume = [&, tensor_options, preview_due](const train::CheckpointInfo& info) {
+      if (preview_due(info.step) && !fs::exists(paths.preview_file(info.step))) {
         render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(), tensor_options,
                           info.step, nullptr);
       }
@@ -344,7 +353,7 @@ json validate_stage(const TrainingRequest& request, const ValidationShape& vshap
   const json& validation = state.products(JobStage::encoding).at("validation");
   if (validation.empty()) return json::object();  // no samples -> video null (DECISIONS.md §25)
   const int64_t last_step = state.products(JobStage::training).at("steps").get<int64_t>();
-  fs::path reel = paths.previews_dir() / fmt::format("step_{}.mp4", last_step);
+  fs::path reel = paths.preview_file(last_step);
   if (!fs::exists(reel)) {
     const auto checkpoint = open_checkpoint(files);
     const auto tensor_options = torch::TensorOptions().dtype(compute_dtype(device)).device(device);

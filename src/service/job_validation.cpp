@@ -147,7 +147,7 @@ fs::path render_validation(const TrainingRequest& request, const JobPaths& paths
     if (progress)
       progress->update_count(static_cast<int64_t>(i + 1), static_cast<int64_t>(prepared.size()), "samples");
   }
-  const fs::path reel = paths.previews_dir() / fmt::format("step_{}.mp4", step);
+  const fs::path reel = paths.preview_file(step);
   fs::create_directories(reel.parent_path());
   media::write_reel(reel, clips);
   core::logger("service").info("validation at step {}: {} sample(s) in {}", step, clips.size(),

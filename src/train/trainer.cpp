@@ -80,6 +80,7 @@ TrainResult Trainer::train(const TrainingData& data, core::Progress& progress) {
     done = CheckpointStore::restore(*latest, lora_, *optimizer_, generator, fingerprint);
     result.final_checkpoint = *latest;
     log.info("resuming from the checkpoint of step {} in {}", done, latest->dir.string());
+    if (options_.on_resume) options_.on_resume(*latest);
   } else if (!options_.initial_lora.empty()) {
     lora_.load(options_.initial_lora);
     log.info("starting from the LoRA weights of {}", options_.initial_lora.string());

@@ -50,6 +50,9 @@ struct TrainerOptions {
   int64_t log_interval = 10;  // a log line with the losses every this many steps
   // After each checkpoint was written (the job pipeline validates with it).
   std::function<void(const CheckpointInfo&)> on_checkpoint;
+  // After a checkpoint was restored, before the next step: work due at that checkpoint that a killed
+  // run may not have finished (the job pipeline's preview of that step).
+  std::function<void(const CheckpointInfo&)> on_resume;
   // After each step's metrics line.
   std::function<void(const StepMetrics&)> on_step;
 };
