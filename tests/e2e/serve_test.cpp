@@ -128,7 +128,10 @@ class ServeProcess {
     std::vector<std::string> argv = {AVTRAIN_BINARY_DIR "/avtrain", "serve", "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), args_.begin(), args_.end());
     // The tiny model is made once per test in its temporary folder (models/tiny.cpp default_cache_dir).
-    pid_ = spawn(argv, {{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()}}, out_, err_);
+    // One LibTorch thread per process: OpenMP threads that spin-wait on busy shared cores (CTest runs
+    // tests side by side) made tiny jobs several times slower.
+    pid_ = spawn(argv, {{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()}, {"AVTRAIN_THREADS", "1"}}, out_,
+                 err_);
     const std::regex line(R"(avtrain serve: listening on http://127\.0\.0\.1:(\d+)\n)");
     const auto deadline = Clock::now() + 120s;
     for (;;) {
