@@ -27,6 +27,7 @@
 #define AVTRAIN_BENCH_CUDA_STATS 1
 #endif
 
+#include "core/runtime.h"
 #include "models/layers/weight_source.h"
 #include "models/transformer/positions.h"
 #include "models/transformer/transformer_model.h"
@@ -128,6 +129,8 @@ double peak_memory_gb(const torch::Device& device) {
 
 int main(int argc, char** argv) {
   const Flags f = parse(argc, argv);
+  // The program's own start-up (threads, allocator; AVTRAIN_ALLOCATOR=default measures without it).
+  const auto runtime = avtrain::core::initialize_runtime();
   if (f.threads > 0) torch::set_num_threads(static_cast<int>(f.threads));
   if (f.audio_heads != f.video_heads) {
     std::cerr << "--audio-heads must equal --video-heads (the model requires it, transformer.md §1.1)\n";
@@ -199,8 +202,10 @@ int main(int argc, char** argv) {
   const auto video_target = torch::randn({1, tv, config.out_channels}, fp32);
   const auto audio_target = torch::randn({1, ta, config.audio_out_channels}, fp32);
 
-  std::printf("transformer_step: %s, LibTorch %s, %s %s, grad checkpointing %s\n", config.summary().c_str(),
-              TORCH_VERSION, f.device.c_str(), f.dtype.c_str(), f.grad_checkpointing ? "on" : "off");
+  std::printf("transformer_step: %s, LibTorch %s, %s %s, grad checkpointing %s, %d thread(s), allocator %s\n",
+              config.summary().c_str(), TORCH_VERSION, f.device.c_str(), f.dtype.c_str(),
+              f.grad_checkpointing ? "on" : "off", torch::get_num_threads(),
+              runtime.allocator_tuned ? "tuned" : "glibc default");
   std::printf("tokens: video %lld (+%lld reference), audio %lld (+%lld reference), text %lld; LoRA rank %lld on "
               "%zu linears; model built in %.1f s\n",
               static_cast<long long>(tv), static_cast<long long>(tv), static_cast<long long>(ta),

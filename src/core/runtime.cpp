@@ -29,13 +29,18 @@ int threads_from_environment_or_hardware() {
 }  // namespace
 
 RuntimeInfo initialize_runtime() {
-  // Keep freed memory: no trimming and no mmap for large blocks, so a training step reuses its
-  // buffers instead of faulting in fresh zeroed pages every step.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, -1);  // never trim (a huge threshold; glibc treats -1 as SIZE_MAX)
-  mallopt(M_TOP_PAD, 64 << 20);
-
   RuntimeInfo info;
+  // Keep freed memory: no trimming and no mmap for large blocks, so a training step reuses its
+  // buffers instead of faulting in fresh zeroed pages every step (docs/performance.md measures it).
+  // AVTRAIN_ALLOCATOR=default keeps glibc's settings, for that measurement.
+  const char* allocator = std::getenv("AVTRAIN_ALLOCATOR");
+  info.allocator_tuned = !(allocator && std::string_view(allocator) == "default");
+  if (info.allocator_tuned) {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, -1);  // never trim (a huge threshold; glibc treats -1 as SIZE_MAX)
+    mallopt(M_TOP_PAD, 64 << 20);
+  }
+
   info.threads = threads_from_environment_or_hardware();
   at::set_num_threads(info.threads);
   info.torch_version = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);

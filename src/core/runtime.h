@@ -13,6 +13,7 @@ struct RuntimeInfo {
   int threads = 1;
   std::string torch_version;
   bool cuda_available = false;
+  bool allocator_tuned = true;  // glibc keeps freed memory (false with AVTRAIN_ALLOCATOR=default)
   int cuda_devices = 0;
 };
 
