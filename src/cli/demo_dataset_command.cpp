@@ -8,7 +8,6 @@
 // validation reel. Same arguments, same pictures and tones.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <zip.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -29,8 +28,10 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dataset/zip_writer.h"
 #include "media/test_media.h"
 #include "service/job.h"
+#include "service/request/resource_location.h"
 #include "service/request/training_request.h"
 
 namespace avtrain::cli {
@@ -119,74 +120,12 @@ std::vector<uint8_t> draw_scene(const Scene& scene, int frame_idx) {
   return rgb;
 }
 
-// file:// URL of an absolute path (DECISIONS.md §30): everything but unreserved characters and '/'
-// percent-encoded, as the request parser decodes it.
-std::string file_url(const fs::path& path) {
-  std::string url = "file://";
-  for (const unsigned char c : fs::absolute(path).lexically_normal().string()) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      url += static_cast<char>(c);
-    } else {
-      url += fmt::format("%{:02X}", c);
-    }
-  }
-  return url;
-}
-
-// zip_close() writes the archive and can fail: it is called and checked; the deleter (error paths)
-// discards (STYLE.md §7).
-struct ZipDiscarder {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipDiscarder>;
-
-// Writes `files` (each at the archive's top level under its file name) into the zip at `path`, through
-// `path`.tmp and a rename. Clips are stored (already compressed), captions deflated.
-void write_zip(const fs::path& path, const std::vector<fs::path>& files) {
-  fs::path temporary = path;
-  temporary += ".tmp";
-  std::error_code ignored;
-  fs::remove(temporary, ignored);
-  int open_error = 0;
-  ZipPtr zip(zip_open(temporary.c_str(), ZIP_CREATE | ZIP_EXCL, &open_error));
-  if (!zip) {
-    zip_error_t error;
-    zip_error_init_with_code(&error, open_error);
-    const std::string reason = zip_error_strerror(&error);
-    zip_error_fini(&error);
-    throw core::InvalidInput(fmt::format("cannot create {}: {}; choose an --out folder you can write to",
-                                         temporary.string(), reason));
-  }
-  for (const auto& file : files) {
-    zip_source_t* source = zip_source_file(zip.get(), file.c_str(), 0, -1);
-    if (!source) {
-      throw core::InternalError(
-          fmt::format("{}: cannot read {}: {}", path.string(), file.string(), zip_strerror(zip.get())));
-    }
-    const std::string name = file.filename().string();
-    const zip_int64_t index = zip_file_add(zip.get(), name.c_str(), source, ZIP_FL_ENC_UTF_8);
-    if (index < 0) {
-      zip_source_free(source);
-      throw core::InternalError(
-          fmt::format("{}: cannot add {}: {}", path.string(), name, zip_strerror(zip.get())));
-    }
-    zip_set_file_compression(zip.get(), static_cast<zip_uint64_t>(index),
-                             file.extension() == ".txt" ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
-  }
-  if (zip_close(zip.get()) != 0) {
-    throw core::InternalError(
-        fmt::format("cannot write {}: {}", temporary.string(), zip_strerror(zip.get())));
-  }
-  zip.release();  // closed: zip_close freed it
-  fs::rename(temporary, path);
-}
-
 // The demo's request (scripts/demo.sh trains it with the --demo-* sizes of the tiny model): rank 8,
 // 200 steps, one validation sample on the reference of the second pair (the first when there is one
 // pair), a preview every 100 steps, and the debug dataset.
 nlohmann::ordered_json demo_request(const fs::path& archive, const fs::path& validation_reference) {
   nlohmann::ordered_json request;
-  request["training_data_url"] = file_url(archive);
+  request["training_data_url"] = service::file_url(archive);
   request["trigger_phrase"] = kTriggerPhrase;
   request["rank"] = 8;
   request["number_of_steps"] = 200;
@@ -195,7 +134,7 @@ nlohmann::ordered_json demo_request(const fs::path& archive, const fs::path& val
   request["resolution"] = "low";
   request["validation"] =
       nlohmann::ordered_json::array({{{"prompt", fmt::format("{} {}", kTriggerPhrase, kCaption)},
-                                      {"reference_video_url", file_url(validation_reference)}}});
+                                      {"reference_video_url", service::file_url(validation_reference)}}});
   request["validation_interval"] = 100;
   request["validation_number_of_frames"] = 17;
   request["validation_resolution"] = "low";
@@ -252,7 +191,9 @@ int write_demo_dataset(const DemoDatasetArguments& args) {
                                        tone_hz, 2 * tone_hz));
   }
   const fs::path archive = out / "pairs.zip";
-  write_zip(archive, files);
+  dataset::ArchiveMembers members;
+  for (const auto& file : files) members.emplace_back(file.filename().string(), file);
+  dataset::write_zip(archive, members);
 
   const fs::path request_file = out / "request.json";
   const auto request =

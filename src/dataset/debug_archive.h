@@ -6,16 +6,11 @@
 // plus any extra files (the cached latents, once encoded).
 
 #include <filesystem>
-#include <string>
-#include <utility>
-#include <vector>
 
 #include "dataset/preprocess.h"
+#include "dataset/zip_writer.h"
 
 namespace avtrain::dataset {
-
-// (name inside the archive, file on disk)
-using ArchiveMembers = std::vector<std::pair<std::string, std::filesystem::path>>;
 
 // The members of the debug archive of a dataset prepared with debug output.
 ArchiveMembers debug_archive_members(const PreparedDataset& prepared);

@@ -108,19 +108,6 @@ std::shared_ptr<const core::SafetensorsSet> open_checkpoint(const models::ModelF
 
 std::string base_model_name(const models::ModelFiles& files) { return files.checkpoint.stem().string(); }
 
-// file:// URL of an absolute path, percent-encoding everything but unreserved characters and '/'.
-std::string file_url(const fs::path& path) {
-  std::string url = "file://";
-  for (const unsigned char c : fs::absolute(path).lexically_normal().string()) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      url += static_cast<char>(c);
-    } else {
-      url += fmt::format("%{:02X}", c);
-    }
-  }
-  return url;
-}
-
 ordered_json file_entry(const fs::path& path, const std::string& content_type, const JobOptions& options) {
   return ordered_json{{"url", options.file_url ? options.file_url(path, content_type) : file_url(path)},
                       {"file_name", path.filename().string()},

@@ -17,9 +17,8 @@ std::string lowercase(std::string_view text) {
 
 bool is_scheme(std::string_view text) {  // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
   if (text.empty() || !std::isalpha(static_cast<unsigned char>(text.front()))) return false;
-  return std::all_of(text.begin(), text.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '+' || c == '-' || c == '.';
-  });
+  return std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '-' || c == '.'; });
 }
 
 // An absolute, canonical form: symlinks and ".." resolved for the part that exists, the rest
@@ -61,7 +60,9 @@ std::string accepted_forms(const LocalFilePolicy& policy) {
                              : "an http:// or https:// URL";
 }
 
-LocationCheck problem(std::string type, std::string msg) { return {std::nullopt, std::move(type), std::move(msg)}; }
+LocationCheck problem(std::string type, std::string msg) {
+  return {std::nullopt, std::move(type), std::move(msg)};
+}
 
 }  // namespace
 
@@ -102,20 +103,23 @@ std::string LocalFilePolicy::refusal(const fs::path& path) const {
 LocationCheck check_location(std::string_view text, std::string_view field, const LocalFilePolicy& policy) {
   const std::string name(field);
   if (text.empty()) return problem("value_error", name + " is empty: give " + accepted_forms(policy));
-  if (std::isspace(static_cast<unsigned char>(text.front())) || std::isspace(static_cast<unsigned char>(text.back()))) {
-    return problem("value_error", name + " \"" + std::string(text) +
-                                      "\" starts or ends with white space: remove it");
+  if (std::isspace(static_cast<unsigned char>(text.front())) ||
+      std::isspace(static_cast<unsigned char>(text.back()))) {
+    return problem("value_error",
+                   name + " \"" + std::string(text) + "\" starts or ends with white space: remove it");
   }
   const auto separator = text.find("://");
   const std::string lower = lowercase(text);
   if (separator == std::string_view::npos || !is_scheme(text.substr(0, separator))) {
     if (lower.starts_with("http:") || lower.starts_with("https:")) {
-      return problem("url_parsing", name + " \"" + std::string(text) +
-                                        "\" is not a valid URL: write it as http://host/path or https://host/path");
+      return problem("url_parsing",
+                     name + " \"" + std::string(text) +
+                         "\" is not a valid URL: write it as http://host/path or https://host/path");
     }
     if (lower.starts_with("file:")) {
-      return problem("url_parsing", name + " \"" + std::string(text) +
-                                        "\" is not a valid file URL: write file:///absolute/path or a plain path");
+      return problem("url_parsing",
+                     name + " \"" + std::string(text) +
+                         "\" is not a valid file URL: write file:///absolute/path or a plain path");
     }
     ResourceLocation location{LocationKind::local_file, std::string(text), fs::path(text)};
     if (auto refusal = policy.refusal(location.path); !refusal.empty()) {
@@ -128,13 +132,16 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
   if (scheme == "http" || scheme == "https") {
     std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-    const std::string_view host =
-        authority.starts_with("[") ? authority.substr(0, authority.find(']') + 1) : authority.substr(0, authority.find(':'));
+    const std::string_view host = authority.starts_with("[") ? authority.substr(0, authority.find(']') + 1)
+                                                             : authority.substr(0, authority.find(':'));
     if (host.empty() || host == "[]") {
-      return problem("url_parsing", name + " \"" + std::string(text) + "\" has no host: write it as " + scheme +
-                                        "://host/path");
+      return problem("url_parsing", name + " \"" + std::string(text) + "\" has no host: write it as " +
+                                        scheme + "://host/path");
     }
-    return {ResourceLocation{scheme == "http" ? LocationKind::http : LocationKind::https, std::string(text), {}}, {}, {}};
+    return {
+        ResourceLocation{scheme == "http" ? LocationKind::http : LocationKind::https, std::string(text), {}},
+        {},
+        {}};
   }
   if (scheme == "file") {
     std::string_view path_part = rest;
@@ -150,11 +157,13 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
     }
     const auto decoded = percent_decode(path_part);
     if (!decoded) {
-      return problem("url_parsing", name + " \"" + std::string(text) +
-                                        "\" has a broken %-escape: write %XX with two hex digits, or a plain path");
+      return problem("url_parsing",
+                     name + " \"" + std::string(text) +
+                         "\" has a broken %-escape: write %XX with two hex digits, or a plain path");
     }
     if (*decoded == "/") {
-      return problem("url_parsing", name + " \"" + std::string(text) + "\" names no file: write file:///absolute/path");
+      return problem("url_parsing",
+                     name + " \"" + std::string(text) + "\" names no file: write file:///absolute/path");
     }
     ResourceLocation location{LocationKind::local_file, std::string(text), fs::path(*decoded)};
     if (auto refusal = policy.refusal(location.path); !refusal.empty()) {
@@ -164,6 +173,21 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
   }
   return problem("url_scheme", name + " \"" + std::string(text) + "\" uses the scheme " + scheme +
                                    "://, which avtrain cannot fetch: give " + accepted_forms(policy));
+}
+
+std::string file_url(const std::filesystem::path& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string url = "file://";
+  for (const unsigned char c : std::filesystem::absolute(path).lexically_normal().string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      url += static_cast<char>(c);
+    } else {
+      url += '%';
+      url += kHex[c >> 4];
+      url += kHex[c & 15];
+    }
+  }
+  return url;
 }
 
 }  // namespace avtrain::service

@@ -39,8 +39,8 @@ enum class LocationKind { http, https, local_file };
 
 struct ResourceLocation {
   LocationKind kind = LocationKind::http;
-  std::string url;              // as given
-  std::filesystem::path path;   // local_file only: the decoded path (relative paths stay relative)
+  std::string url;             // as given
+  std::filesystem::path path;  // local_file only: the decoded path (relative paths stay relative)
 };
 
 // A location, or a problem: `type` is a pydantic-style type ("url_scheme", "url_parsing",
@@ -52,5 +52,9 @@ struct LocationCheck {
   std::string msg;
 };
 LocationCheck check_location(std::string_view text, std::string_view field, const LocalFilePolicy& policy);
+
+// The file:// URL of `path` made absolute: everything but unreserved characters and '/'
+// percent-encoded, so check_location reads back the same path (DECISIONS.md §30: the CLI's result URLs).
+std::string file_url(const std::filesystem::path& path);
 
 }  // namespace avtrain::service

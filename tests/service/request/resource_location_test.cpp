@@ -22,6 +22,18 @@ TEST(ResourceLocation, ClassifiesHttpHttpsFileUrlsAndPlainPaths) {
   EXPECT_EQ(check_location("/abs/a.zip", "f", any).location->kind, LocationKind::local_file);
 }
 
+TEST(ResourceLocation, FileUrlsOfPathsReadBackAsTheSamePath) {
+  const auto any = LocalFilePolicy::allow_any();
+  for (const std::string path : {"/data/my clips/a.zip", "/data/100%_ümlaut#?.zip", "/a/./b/../c.zip"}) {
+    const std::string url = file_url(path);
+    EXPECT_EQ(url.find_first_of(" #?"), std::string::npos) << url;
+    const auto check = check_location(url, "f", any);
+    ASSERT_TRUE(check.location) << url << ": " << check.msg;
+    EXPECT_EQ(check.location->path, std::filesystem::path(path).lexically_normal()) << url;
+  }
+  EXPECT_EQ(file_url("/data/my clips.zip"), "file:///data/my%20clips.zip");
+}
+
 TEST(ResourceLocation, RefusesWhatCannotBeFetchedAndSaysWhatToWrite) {
   const auto any = LocalFilePolicy::allow_any();
   struct Case {
