@@ -4,14 +4,10 @@
 // (tests/e2e/fal_client_check.mjs), 422 bodies, cancellation (queued and training, billed 0: §32),
 // a kill -9 mid-training and a restart that resumes from the checkpoint, per-key visibility,
 // concurrent submissions, webhooks. The hosted conventions are specs/anchors.md §4.1.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +17,7 @@
 #include <fstream>
 #include <latch>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,9 +31,9 @@
 
 #include "dataset/zip_builder.h"
 #include "media/test_media.h"
+#include "testing/child_process.h"
+#include "testing/golden_dir.h"
 #include "testing/temp_dir.h"
-
-extern char** environ;
 
 namespace avtrain::service {
 namespace {
@@ -60,90 +57,37 @@ std::string tail(const std::string& text, size_t count = 4000) {
   return text.size() <= count ? text : "..." + text.substr(text.size() - count);
 }
 
-// posix_spawn (not fork: the webhook test has threads) with stdout/stderr into files and `env` on top of
-// this process's environment.
-pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-            const fs::path& out, const fs::path& err) {
-  std::vector<std::string> environment;
-  for (char** entry = environ; *entry; ++entry) {
-    const std::string text = *entry;
-    if (!env.contains(text.substr(0, text.find('=')))) environment.push_back(text);
-  }
-  for (const auto& [name, value] : env) environment.push_back(name + "=" + value);
-  std::vector<char*> c_argv, c_env;
-  for (const auto& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
-  c_argv.push_back(nullptr);
-  for (const auto& entry : environment) c_env.push_back(const_cast<char*>(entry.c_str()));
-  c_env.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int failed = posix_spawnp(&pid, c_argv[0], &actions, nullptr, c_argv.data(), c_env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (failed) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(failed));
-  return pid;
-}
-
-// The wait status once `pid` exits within `timeout`, else nothing (still running).
-std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return status;
-    if (done < 0) throw std::runtime_error("waitpid failed for " + std::to_string(pid));
-    if (Clock::now() > deadline) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
-  return "wait status " + std::to_string(status);
-}
-
 // One `avtrain serve` process; start() may be called again after stop() on the same data folder.
 class ServeProcess {
  public:
   ServeProcess(fs::path dir, std::vector<std::string> args) : dir_(std::move(dir)), args_(std::move(args)) {}
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait_for_exit(pid_, 10s);
-    }
-  }
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
 
   // Starts the server and reads its port from the one line it prints once bound.
   void start() {
     ++starts_;
-    out_ = dir_ / ("serve-" + std::to_string(starts_) + ".out");
-    err_ = dir_ / ("serve-" + std::to_string(starts_) + ".err");
-    std::vector<std::string> argv = {AVTRAIN_BINARY_DIR "/avtrain", "serve", "--listen", "127.0.0.1:0"};
+    std::vector<std::string> argv = {testing::avtrain_binary().string(), "serve", "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), args_.begin(), args_.end());
     // The tiny model is made once per test in its temporary folder (models/tiny.cpp default_cache_dir).
     // One LibTorch thread per process: OpenMP threads that spin-wait on busy shared cores (CTest runs
     // tests side by side) made tiny jobs several times slower.
-    pid_ = spawn(argv, {{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()}, {"AVTRAIN_THREADS", "1"}}, out_,
-                 err_);
+    process_.reset();
+    process_ = std::make_unique<testing::ChildProcess>(
+        argv,
+        std::map<std::string, std::string>{{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()},
+                                           {"AVTRAIN_THREADS", "1"}},
+        dir_ / ("serve-" + std::to_string(starts_) + ".out"),
+        dir_ / ("serve-" + std::to_string(starts_) + ".err"));
     const std::regex line(R"(avtrain serve: listening on http://127\.0\.0\.1:(\d+)\n)");
     const auto deadline = Clock::now() + 120s;
     for (;;) {
       std::smatch match;
-      const std::string out = read_bytes(out_);
+      const std::string out = process_->out();
       if (std::regex_search(out, match, line)) {
         port_ = std::stoi(match[1].str());
         return;
       }
-      if (const auto status = wait_for_exit(pid_, 0ms)) {
-        pid_ = -1;
-        throw std::runtime_error("avtrain serve ended before listening (" + describe_exit(*status) +
+      if (const auto status = process_->poll()) {
+        throw std::runtime_error("avtrain serve ended before listening (" + testing::describe_exit(*status) +
                                  "); stdout: " + out + "\nstderr: " + log());
       }
       if (Clock::now() > deadline)
@@ -154,32 +98,30 @@ class ServeProcess {
 
   // SIGTERM: the server must end by itself, with exit code 0. SIGKILL: a crash.
   void stop(int signal = SIGTERM) {
-    ASSERT_GT(pid_, 0);
-    ::kill(pid_, signal);
-    auto status = wait_for_exit(pid_, 30s);
+    ASSERT_TRUE(process_ && !process_->poll()) << "avtrain serve is not running";
+    process_->send(signal);
+    auto status = process_->wait_for(30s);
     if (!status) {
       ADD_FAILURE() << "avtrain serve still runs 30 s after signal " << signal << "; stderr: " << log();
-      ::kill(pid_, SIGKILL);
-      status = wait_for_exit(pid_, 10s);
+      process_->send(SIGKILL);
+      status = process_->wait_for(10s);
     }
-    pid_ = -1;
     if (signal == SIGTERM && status) {
       EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-          << "after SIGTERM: " << describe_exit(*status) << "; stderr: " << log();
+          << "after SIGTERM: " << testing::describe_exit(*status) << "; stderr: " << log();
     }
   }
 
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string log() const { return tail(read_bytes(err_)); }
+  std::string log() const { return process_ ? tail(process_->err()) : std::string(); }
 
  private:
   fs::path dir_;
   std::vector<std::string> args_;
-  pid_t pid_ = -1;
+  std::unique_ptr<testing::ChildProcess> process_;
   int port_ = 0;
   int starts_ = 0;
-  fs::path out_, err_;
 };
 
 // A client of the server, optionally with an API key (`Authorization: Key <key>`, the hosted form).
@@ -497,21 +439,21 @@ TEST_F(ServeTest, OfficialJavaScriptClientWorksWithOnlyItsHostChanged) {
   ServeProcess server(dir_.path(), serve_args(/*steps=*/2, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
   server.start();
 
-  const pid_t node = spawn({"node", script.string()},
-                           {{"FAL_CLIENT_NPM_DIR", npm_dir.string()},
-                            {"AVTRAIN_URL", server.url()},
-                            {"FAL_KEY", "js-key"},
-                            {"TRAINING_DATA_URL", file_url("clips.zip")}},
-                           dir_ / "node.out", dir_ / "node.err");
-  auto status = wait_for_exit(node, 170s);
+  testing::ChildProcess node({"node", script.string()},
+                             {{"FAL_CLIENT_NPM_DIR", npm_dir.string()},
+                              {"AVTRAIN_URL", server.url()},
+                              {"FAL_KEY", "js-key"},
+                              {"TRAINING_DATA_URL", file_url("clips.zip")}},
+                             dir_ / "node.out", dir_ / "node.err");
+  auto status = node.wait_for(170s);
   if (!status) {
-    ::kill(node, SIGKILL);
-    status = wait_for_exit(node, 10s);
+    node.send(SIGKILL);
+    status = node.wait_for(10s);
     ADD_FAILURE() << "fal_client_check.mjs did not finish in 170 s";
   }
   EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "fal_client_check.mjs: " << (status ? describe_exit(*status) : "killed")
-      << "\nstdout: " << read_bytes(dir_ / "node.out") << "\nstderr: " << tail(read_bytes(dir_ / "node.err"))
+      << "fal_client_check.mjs: " << (status ? testing::describe_exit(*status) : "killed")
+      << "\nstdout: " << node.out() << "\nstderr: " << tail(node.err())
       << "\nserver stderr: " << server.log();
   server.stop();
 }

@@ -3,12 +3,8 @@
 // files exist; a job killed with SIGKILL mid-training resumes at its checkpoint step when the same
 // command runs again; a bad archive exits 2 with the 422 body and billing 0. Each process runs with
 // AVTRAIN_CACHE_DIR in the test's temporary folder, where `--model tiny` generates the tiny model.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -29,10 +25,9 @@
 #include "media/audio_fit.h"
 #include "media/test_media.h"
 #include "media/video_fit.h"
+#include "testing/child_process.h"
 #include "testing/golden_dir.h"
 #include "testing/temp_dir.h"
-
-extern char** environ;
 
 namespace avtrain::service {
 namespace {
@@ -54,84 +49,6 @@ std::vector<std::string> read_lines(const fs::path& path) {
   }
   return lines;
 }
-
-// A running avtrain with its stdout and stderr in files, AVTRAIN_CACHE_DIR set and one thread.
-class AvtrainProcess {
- public:
-  AvtrainProcess(const std::vector<std::string>& arguments, const fs::path& cache_dir,
-                 const fs::path& output_stem)
-      : stdout_file_(output_stem.string() + ".stdout"), stderr_file_(output_stem.string() + ".stderr") {
-    const std::string binary = testing::avtrain_binary().string();
-    std::vector<std::string> argv_strings{binary};
-    argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (auto& argument : argv_strings) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-
-    // One LibTorch thread: on a shared CI machine whose cores are busy, two OpenMP threads spinning at
-    // their barriers made a 3 s job take 30 s; one thread takes 4 s there.
-    std::vector<std::string> environment{"AVTRAIN_CACHE_DIR=" + cache_dir.string(), "AVTRAIN_THREADS=1"};
-    for (char** entry = environ; *entry; ++entry) {
-      const std::string_view variable(*entry);
-      if (variable.rfind("AVTRAIN_CACHE_DIR=", 0) != 0 && variable.rfind("AVTRAIN_THREADS=", 0) != 0)
-        environment.emplace_back(variable);
-    }
-    std::vector<char*> envp;
-    for (auto& entry : environment) envp.push_back(entry.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_file_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int error = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) throw std::runtime_error("posix_spawn " + binary + " failed: " + std::strerror(error));
-  }
-  ~AvtrainProcess() {
-    if (pid_ > 0) {  // a failed assertion left it running
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  AvtrainProcess(const AvtrainProcess&) = delete;
-  AvtrainProcess& operator=(const AvtrainProcess&) = delete;
-
-  // The raw wait status once the process ended; nullopt while it runs.
-  std::optional<int> poll() {
-    int status = 0;
-    if (pid_ <= 0) return status_;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      status_ = status;
-    }
-    return status_;
-  }
-  int wait() {
-    int status = 0;
-    if (pid_ > 0 && ::waitpid(pid_, &status, 0) == pid_) {
-      pid_ = -1;
-      status_ = status;
-    }
-    return status_.value_or(-1);
-  }
-  // The exit code; -1 when a signal ended it.
-  int exit_code() {
-    const int status = wait();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  void kill_hard() const { ::kill(pid_, SIGKILL); }
-
-  std::string out() const { return read_text(stdout_file_); }
-  std::string err() const { return read_text(stderr_file_); }
-
- private:
-  std::string stdout_file_, stderr_file_;
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
 
 fs::path path_of_url(const json& entry) {
   const std::string url = entry.at("url").get<std::string>();
@@ -164,9 +81,15 @@ class TrainCli : public ::testing::Test {
       GTEST_SKIP() << testing::avtrain_binary() << " was not built (AVTRAIN_WITH_SERVICE off)";
   }
 
-  // Starts `avtrain ARGS...`; its stdout and stderr go to <name>.stdout and <name>.stderr.
-  AvtrainProcess start(const std::string& name, const std::vector<std::string>& arguments) {
-    return AvtrainProcess(arguments, dir_ / "cache", dir_ / name);
+  // Starts `avtrain ARGS...`; its stdout and stderr go to <name>.stdout and <name>.stderr. The tiny
+  // model is cached in the test's folder. One LibTorch thread: on a shared CI machine whose cores are
+  // busy, two OpenMP threads spinning at their barriers made a 3 s job take 30 s; one takes 4 s there.
+  testing::ChildProcess start(const std::string& name, const std::vector<std::string>& arguments) {
+    std::vector<std::string> argv{testing::avtrain_binary().string()};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return testing::ChildProcess(argv,
+                                 {{"AVTRAIN_CACHE_DIR", (dir_ / "cache").string()}, {"AVTRAIN_THREADS", "1"}},
+                                 dir_ / (name + ".stdout"), dir_ / (name + ".stderr"));
   }
 
   // Two 32x32 pairs of 0.5 s (12 frames at 24 fps, more than the 9 the job trains on).
@@ -271,7 +194,7 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
                                                             << first.err();
       std::this_thread::sleep_for(10ms);
     }
-    first.kill_hard();
+    first.send(SIGKILL);
     const int status = first.wait();
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the job finished before it could be killed:\n"
