@@ -4,11 +4,13 @@
 // folder per job under DIR/jobs); a restarted server resumes queued and interrupted jobs. Once
 // listening it prints "avtrain serve: listening on URL" on stdout. SIGINT/SIGTERM stop it; running
 // jobs are left to resume at the next start.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -102,6 +104,11 @@ int run_serve(const ServeArguments& args) {
       args.workers > 0
           ? args.workers
           : (options.device.is_cuda() ? std::max<int>(1, static_cast<int>(torch::cuda::device_count())) : 1);
+  // CPU workers share the cores: more LibTorch threads than cores make them spin at their barriers
+  // (several times slower). AVTRAIN_THREADS, when set, is the operator's choice per worker.
+  if (!options.device.is_cuda() && runner_settings.workers > 1 && !std::getenv("AVTRAIN_THREADS")) {
+    torch::set_num_threads(std::max(1, torch::get_num_threads() / runner_settings.workers));
+  }
 
   service::JobStore store(data / "jobs.sqlite3");
   service::QueueApi api(store, api_settings);
@@ -115,8 +122,10 @@ int run_serve(const ServeArguments& args) {
     core::logger("service").info("signal {}: stopping (running jobs resume at the next start)", signal);
     api.stop();
   });
-  core::logger("service").info("{} worker(s) on {}; data in {}", runner_settings.workers,
-                               options.device.str(), data.string());
+  core::logger("service").info(
+      "{} worker(s) on {}{}; data in {}", runner_settings.workers, options.device.str(),
+      options.device.is_cuda() ? "" : fmt::format(", {} thread(s) each", torch::get_num_threads()),
+      data.string());
   std::cout << "avtrain serve: listening on http://"
             << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << api.port()
             << std::endl;
