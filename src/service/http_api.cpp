@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <fstream>
@@ -115,11 +116,20 @@ QueueApi::QueueApi(JobStore& store, ApiSettings settings)
         "localhost); give --api-keys FILE to listen on {}",
         settings_.host, settings_.host));
   }
+  // The packaged cpp-httplib listens with a backlog of 5: a burst of simultaneous submissions overflowed
+  // it and lost connections. The listening socket is taken as it is made and its backlog raised.
+  int listening_socket = -1;
+  server_->set_socket_options([&listening_socket](socket_t socket) {
+    httplib::default_socket_options(socket);
+    listening_socket = socket;
+  });
   if (settings_.port == 0) {
     port_ = server_->bind_to_any_port(settings_.host);
   } else {
     port_ = server_->bind_to_port(settings_.host, settings_.port) ? settings_.port : -1;
   }
+  server_->set_socket_options(httplib::default_socket_options);  // the lambda's reference ends here
+  if (port_ > 0 && listening_socket >= 0) ::listen(listening_socket, SOMAXCONN);
   if (port_ <= 0) {
     throw core::InvalidInput(
         fmt::format("--listen {}:{}: cannot bind that address (in use, or not this machine's)",

@@ -676,7 +676,11 @@ TEST_F(ServeTest, TwentyConcurrentSubmissionsAreAllQueuedAndCompleted) {
     });
   }
   for (auto& thread : threads) thread.join();
-  for (int i = 0; i < kJobs; ++i) ASSERT_TRUE(errors[i].empty()) << "submission " << i << ": " << errors[i];
+  std::string failures;
+  for (int i = 0; i < kJobs; ++i) {
+    if (!errors[i].empty()) failures += "submission " + std::to_string(i) + ": " + errors[i] + "\n";
+  }
+  ASSERT_TRUE(failures.empty()) << failures << "server stderr: " << server.log();
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), static_cast<size_t>(kJobs))
       << "request ids repeat";
 
