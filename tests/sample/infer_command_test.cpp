@@ -6,18 +6,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <array>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/tensor_io.h"
+#include "testing/child_process.h"
 #include "testing/golden_dir.h"
 #include "testing/temp_dir.h"
 
@@ -36,7 +35,8 @@ void write_y4m(const fs::path& path, int width, int height, int frames, int fps)
       for (int x = 0; x < width; ++x) out.put(static_cast<char>((x * 3 + y * 2 + f * 8) % 220 + 16));
     }
     for (int plane = 0; plane < 2; ++plane) {
-      for (int i = 0; i < (width / 2) * (height / 2); ++i) out.put(static_cast<char>(plane == 0 ? 100 + f : 150 - f));
+      for (int i = 0; i < (width / 2) * (height / 2); ++i)
+        out.put(static_cast<char>(plane == 0 ? 100 + f : 150 - f));
     }
   }
 }
@@ -68,21 +68,19 @@ void write_wav(const fs::path& path, int sample_rate, double seconds) {
   }
 }
 
-// Exit status and stdout of a shell command.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, output};
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+// `avtrain ARGS...` run to its end with the tiny model cached in `dir`: exit code, stdout, stderr.
+struct Finished {
+  int exit_code;
+  std::string out, err;
+};
+Finished run_avtrain(const testing::TempDir& dir, const std::string& name,
+                     const std::vector<std::string>& arguments) {
+  std::vector<std::string> argv{testing::avtrain_binary().string()};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  testing::ChildProcess process(argv, {{"AVTRAIN_CACHE_DIR", (dir / "cache").string()}},
+                                dir / (name + ".stdout"), dir / (name + ".stderr"));
+  const int exit_code = process.exit_code();
+  return {exit_code, process.out(), process.err()};
 }
 
 TEST(InferCommand, TinyModelWritesTheRequestedClipAndMirrorsTheLorasReferenceScaling) {
@@ -91,32 +89,57 @@ TEST(InferCommand, TinyModelWritesTheRequestedClipAndMirrorsTheLorasReferenceSca
   const testing::TempDir dir("avtrain-infer");
   write_y4m(dir / "reference.y4m", 64, 64, 12, 24);
   write_wav(dir / "reference.wav", 16000, 0.5);
-  // A rank-2 LoRA on one video self-attention projection of the tiny model (video width 32), trained at d = 2.
+  // A rank-2 LoRA on one video self-attention projection of the tiny model (video width 32), trained at d
+  // = 2.
   torch::manual_seed(3);
-  core::write_tensors(dir / "lora.safetensors",
-                      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::randn({2, 32}) * 0.1},
-                       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::randn({32, 2}) * 0.1}},
-                      {{"reference_downscale_factor", "2"},
-                       {"reference_spatial_scale_factor", "2"},
-                       {"ss_reference_downscale_factor", "2"}});
+  core::write_tensors(
+      dir / "lora.safetensors",
+      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::randn({2, 32}) * 0.1},
+       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::randn({32, 2}) * 0.1}},
+      {{"reference_downscale_factor", "2"},
+       {"reference_spatial_scale_factor", "2"},
+       {"ss_reference_downscale_factor", "2"}});
 
-  const auto base = "AVTRAIN_CACHE_DIR='" + (dir / "cache").string() + "' '" + binary.string() +
-                    "' infer --model tiny --text-encoder tiny --lora '" + (dir / "lora.safetensors").string() +
-                    "' --reference-video '" + (dir / "reference.y4m").string() + "' --reference-audio '" +
-                    (dir / "reference.wav").string() +
-                    "' --prompt 'a gradient that moves' --frames 9 --fps 24 --resolution 128x64 --steps 2 --device cpu";
-  const auto [status, output] =
-      run(base + " --out '" + (dir / "out.mp4").string() + "' 2> '" + (dir / "log.txt").string() + "'");
-  const auto log = read_text(dir / "log.txt");
-  ASSERT_EQ(status, 0) << log;
+  const std::vector<std::string> infer = {"infer",
+                                          "--model",
+                                          "tiny",
+                                          "--text-encoder",
+                                          "tiny",
+                                          "--lora",
+                                          (dir / "lora.safetensors").string(),
+                                          "--reference-video",
+                                          (dir / "reference.y4m").string(),
+                                          "--reference-audio",
+                                          (dir / "reference.wav").string(),
+                                          "--prompt",
+                                          "a gradient that moves",
+                                          "--frames",
+                                          "9",
+                                          "--fps",
+                                          "24",
+                                          "--resolution",
+                                          "128x64",
+                                          "--steps",
+                                          "2",
+                                          "--device",
+                                          "cpu"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> arguments = infer;
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    return arguments;
+  };
+  const auto run = run_avtrain(dir, "infer", with({"--out", (dir / "out.mp4").string()}));
+  const auto& log = run.err;
+  ASSERT_EQ(run.exit_code, 0) << log;
   // d = 2 from the metadata: the reference is fitted at 64 x 32 and its positions scaled by 2.
   EXPECT_NE(log.find("9 frames of 64x32"), std::string::npos) << log;
   EXPECT_NE(log.find("d = 2"), std::string::npos) << log;
   EXPECT_NE(log.find("fused into 1 layers"), std::string::npos) << log;
   EXPECT_EQ(log.find("differs from the LoRA"), std::string::npos) << log;
 
-  const auto [probe_status, probe_text] = run("'" + binary.string() + "' media probe '" + (dir / "out.mp4").string() + "'");
-  ASSERT_EQ(probe_status, 0) << probe_text;
+  const auto probe_run = run_avtrain(dir, "probe", {"media", "probe", (dir / "out.mp4").string()});
+  const auto& probe_text = probe_run.out;
+  ASSERT_EQ(probe_run.exit_code, 0) << probe_text << probe_run.err;
   const auto probe = nlohmann::json::parse(probe_text);
   EXPECT_EQ(probe["video"]["codec"], "h264");
   EXPECT_EQ(probe["video"]["width"], 128);
@@ -130,11 +153,10 @@ TEST(InferCommand, TinyModelWritesTheRequestedClipAndMirrorsTheLorasReferenceSca
   EXPECT_NEAR(probe["audio"]["duration"].get<double>(), 0.33, 0.03) << probe_text;
 
   // Overriding the LoRA's factor is allowed but warned about.
-  const auto [status_override, unused] = run(base + " --reference-downscale-factor 1 --out '" +
-                                             (dir / "override.mp4").string() + "' 2> '" +
-                                             (dir / "log_override.txt").string() + "'");
-  const auto log_override = read_text(dir / "log_override.txt");
-  ASSERT_EQ(status_override, 0) << log_override;
+  const auto override_run = run_avtrain(
+      dir, "override", with({"--reference-downscale-factor", "1", "--out", (dir / "override.mp4").string()}));
+  const auto& log_override = override_run.err;
+  ASSERT_EQ(override_run.exit_code, 0) << log_override;
   EXPECT_NE(log_override.find("differs from the LoRA"), std::string::npos) << log_override;
   EXPECT_NE(log_override.find("9 frames of 128x64"), std::string::npos) << log_override;
 }
