@@ -92,11 +92,6 @@ int reference_factor(int user, int64_t from_lora, const char* option, const char
   return user;
 }
 
-torch::Device pick_device(const std::string& text) {
-  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  return core::parse_device(text);
-}
-
 torch::ScalarType pick_dtype(const std::string& text, torch::Device device) {
   // bf16 as the reference on GPUs; float32 on the CPU, where LibTorch's bf16 kernels are slow.
   if (text == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
@@ -143,7 +138,7 @@ int run_infer(const InferArguments& args) {
     log.warn("the prompt lacks the LoRA's trigger phrase \"{}\"", lora_info.trigger_phrase);
   }
 
-  const auto device = pick_device(args.device);
+  const auto device = core::parse_device(args.device);
   const auto dtype = pick_dtype(args.dtype, device);
   const auto options = torch::TensorOptions().dtype(dtype).device(device);
 

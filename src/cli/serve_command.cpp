@@ -91,9 +91,7 @@ int run_serve(const ServeArguments& args) {
   runner_settings.jobs_dir = data / "jobs";
   runner_settings.model_files = models::resolve_model_files(args.model, args.text_encoder);
   auto& options = runner_settings.job_options;
-  options.device = args.device == "auto" ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA)
-                                                                        : torch::Device(torch::kCPU))
-                                         : core::parse_device(args.device);
+  options.device = core::parse_device(args.device);
   options.overrides = to_job_overrides(args.demo);
   options.fetch = service::FetchOptions();
   options.fetch.local_files = local_files;

@@ -49,9 +49,7 @@ int run_train(const TrainArguments& args) {
       service::parse_training_request(read_text(args.request_path), service::LocalFilePolicy::allow_any());
   for (const auto& note : request.notes) core::logger("cli").info("request: {}", note);
   service::JobOptions options;
-  options.device = args.device == "auto" ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA)
-                                                                        : torch::Device(torch::kCPU))
-                                         : core::parse_device(args.device);
+  options.device = core::parse_device(args.device);
   options.overrides = to_job_overrides(args.demo);
   const auto files = models::resolve_model_files(args.model, args.text_encoder);
   core::Progress progress("train");

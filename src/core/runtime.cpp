@@ -19,7 +19,8 @@ int threads_from_environment_or_hardware() {
     const std::string_view text(env);
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || value < 1) {
-      throw InvalidInput(fmt::format("AVTRAIN_THREADS={} is not a positive integer; unset it or give a thread count", text));
+      throw InvalidInput(
+          fmt::format("AVTRAIN_THREADS={} is not a positive integer; unset it or give a thread count", text));
     }
     return value;
   }
@@ -50,6 +51,8 @@ RuntimeInfo initialize_runtime() {
 }
 
 torch::Device parse_device(std::string_view text) {
+  if (text == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (text == "cpu") return torch::Device(torch::kCPU);
   if (text.rfind("cuda", 0) == 0) {
     int index = 0;
@@ -57,20 +60,22 @@ torch::Device parse_device(std::string_view text) {
       const auto digits = text.substr(text.find(':') == 4 ? 5 : text.size());
       const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
       if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) {
-        throw InvalidInput(fmt::format("device '{}' is not understood; use cpu, cuda or cuda:N", text));
+        throw InvalidInput(fmt::format("device '{}' is not understood; use auto, cpu, cuda or cuda:N", text));
       }
     }
     if (!torch::cuda::is_available()) {
-      throw InvalidInput(fmt::format("device '{}' asked for, but this LibTorch build has no usable CUDA device; use cpu", text));
+      throw InvalidInput(fmt::format(
+          "device '{}' asked for, but this LibTorch build has no usable CUDA device; use cpu", text));
     }
     const auto count = static_cast<int>(torch::cuda::device_count());
     if (index >= count) {
-      throw InvalidInput(fmt::format("device '{}' asked for, but only {} CUDA device(s) exist (cuda:0..cuda:{})", text,
-                                     count, count - 1));
+      throw InvalidInput(
+          fmt::format("device '{}' asked for, but only {} CUDA device(s) exist (cuda:0..cuda:{})", text,
+                      count, count - 1));
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw InvalidInput(fmt::format("device '{}' is not understood; use cpu, cuda or cuda:N", text));
+  throw InvalidInput(fmt::format("device '{}' is not understood; use auto, cpu, cuda or cuda:N", text));
 }
 
 void seed_everything(uint64_t seed) {

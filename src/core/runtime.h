@@ -22,7 +22,8 @@ struct RuntimeInfo {
 // OS and zero-fills them again on reuse, which nearly doubled a CPU training step).
 RuntimeInfo initialize_runtime();
 
-// "cpu", "cuda" or "cuda:N"; throws core::InvalidInput naming the value when unknown or unavailable.
+// "auto" (CUDA without an index when a device exists, else the CPU), "cpu", "cuda" or "cuda:N"; throws
+// core::InvalidInput naming the value when unknown or unavailable.
 torch::Device parse_device(std::string_view text);
 
 // Seeds LibTorch's CPU (and CUDA, when present) generators.

@@ -12,20 +12,17 @@
 #include <memory>
 #include <system_error>
 
+#include "core/byte_text.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "dataset/zip_handle.h"
 
 namespace avtrain::dataset {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Read-only archives: nothing to write back, so the deleter discards (STYLE.md §7).
-struct ZipDiscarder {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipDiscarder>;
 struct ZipFileCloser {
   void operator()(zip_file_t* f) const { zip_fclose(f); }
 };
@@ -34,13 +31,6 @@ struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-std::string byte_text(uint64_t bytes) {
-  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", bytes / double(uint64_t{1} << 30));
-  if (bytes >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", bytes / double(uint64_t{1} << 20));
-  if (bytes >= 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
-  return fmt::format("{} bytes", bytes);
-}
 
 core::Problem entry_problem(const std::string& entry, std::string msg) {
   return {{"body", "training_data_url", entry}, std::move(msg), "value_error"};
@@ -111,7 +101,7 @@ void extract_entry(zip_t* zip, const PlannedEntry& entry, const fs::path& target
       throw core::DatasetRejected({entry_problem(
           entry.path, fmt::format("{}: the entry {} holds more data than its declared {}; the archive is damaged "
                                   "or crafted, re-create it",
-                                  archive_name, entry.path, byte_text(entry.size)))});
+                                  archive_name, entry.path, core::byte_text(entry.size)))});
     }
     if (std::fwrite(buffer.data(), 1, static_cast<size_t>(got), out.get()) != static_cast<size_t>(got)) {
       throw core::InternalError(fmt::format("cannot write {} while extracting {} (disk full?)", target.string(),
@@ -252,9 +242,9 @@ ExtractedArchive extract_archive(const fs::path& archive, const fs::path& destin
           name, fmt::format("{}: the entry {} expands from {} to {} (ratio {:.0f}:1), beyond the limit of {:.0f}:1 "
                             "for entries over {}: it looks like a zip bomb. Re-create the archive with ordinary "
                             "compression",
-                            archive_name, name, byte_text(compressed), byte_text(size),
+                            archive_name, name, core::byte_text(compressed), core::byte_text(size),
                             compressed == 0 ? static_cast<double>(size) : static_cast<double>(size) / compressed,
-                            limits.max_ratio, byte_text(limits.ratio_floor_bytes))));
+                            limits.max_ratio, core::byte_text(limits.ratio_floor_bytes))));
       continue;
     }
     total_bytes += size;
@@ -263,7 +253,7 @@ ExtractedArchive extract_archive(const fs::path& archive, const fs::path& destin
   if (total_bytes > limits.max_total_bytes) {
     problems.push_back(archive_problem(fmt::format(
         "{}: its files hold {} uncompressed, more than the limit of {}: send fewer or shorter clips", archive_name,
-        byte_text(total_bytes), byte_text(limits.max_total_bytes))));
+        core::byte_text(total_bytes), core::byte_text(limits.max_total_bytes))));
   }
   if (!problems.empty()) throw core::DatasetRejected(std::move(problems));
 
@@ -285,11 +275,11 @@ ExtractedArchive extract_archive(const fs::path& archive, const fs::path& destin
     done_bytes += entry.size;
     if (progress && total_bytes > 0) {
       progress->update(static_cast<double>(done_bytes) / static_cast<double>(total_bytes),
-                       fmt::format("{} of {}", byte_text(done_bytes), byte_text(total_bytes)));
+                       fmt::format("{} of {}", core::byte_text(done_bytes), core::byte_text(total_bytes)));
     }
   }
   log.info("{}: extracted {} files ({}), ignored {} metadata or hidden entries", archive_name, result.files.size(),
-           byte_text(total_bytes), result.ignored.size());
+           core::byte_text(total_bytes), result.ignored.size());
   for (const auto& ignored : result.ignored) log.debug("{}: ignored {}", archive_name, ignored);
   return result;
 }

@@ -7,18 +7,12 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "dataset/zip_handle.h"
 
 namespace avtrain::dataset {
 namespace {
 
 namespace fs = std::filesystem;
-
-// zip_close() writes the archive and can fail: it is called and checked; the deleter (error paths)
-// discards (STYLE.md §7).
-struct ZipDiscarder {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipDiscarder>;
 
 bool compressible(const std::string& name) { return name.ends_with(".json") || name.ends_with(".txt"); }
 

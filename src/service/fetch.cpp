@@ -11,6 +11,7 @@
 #include <system_error>
 #include <thread>
 
+#include "core/byte_text.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -25,13 +26,6 @@ struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-std::string byte_text(uint64_t bytes) {
-  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", bytes / double(uint64_t{1} << 30));
-  if (bytes >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", bytes / double(uint64_t{1} << 20));
-  if (bytes >= 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
-  return fmt::format("{} bytes", bytes);
-}
 
 // What one attempt ended with. `retryable` failures are tried again (up to max_retries).
 struct Attempt {
@@ -76,7 +70,7 @@ int report_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, cu
   }
   if (total > 0 && now > 0) {
     transfer.progress->update(static_cast<double>(now) / static_cast<double>(total),
-                              byte_text(now) + " of " + byte_text(total));
+                              core::byte_text(now) + " of " + core::byte_text(total));
   }
   return 0;
 }
@@ -143,9 +137,9 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
   if (transfer.guard.refused && code != CURLE_OK) return {false, false, *transfer.guard.refused};
   if (transfer.write_failed) {
     throw core::InternalError(fmt::format("cannot write the download to {} (disk full?) after {}",
-                                          part.string(), byte_text(transfer.received)));
+                                          part.string(), core::byte_text(transfer.received)));
   }
-  const std::string cap = byte_text(options.max_bytes);
+  const std::string cap = core::byte_text(options.max_bytes);
   if (transfer.oversized || code == CURLE_FILESIZE_EXCEEDED) {
     return {
         false, false,
@@ -158,7 +152,8 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
     case CURLE_OK:
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      return {false, true, fmt::format("it timed out ({}) after {}", detail, byte_text(transfer.received))};
+      return {false, true,
+              fmt::format("it timed out ({}) after {}", detail, core::byte_text(transfer.received))};
     case CURLE_TOO_MANY_REDIRECTS:
       return {false, false,
               fmt::format("it redirects more than {} times: give the final URL", options.max_redirects)};
@@ -174,7 +169,7 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
       return {false, true,
-              fmt::format("the connection broke ({}) after {}", detail, byte_text(transfer.received))};
+              fmt::format("the connection broke ({}) after {}", detail, core::byte_text(transfer.received))};
     default:
       return {false, false, fmt::format("libcurl failed: {}", detail)};
   }
@@ -235,7 +230,7 @@ FetchedFile download(const ResourceLocation& location, const fs::path& destinati
   }
   fs::rename(part, destination);
   const uint64_t bytes = fs::file_size(destination);
-  log.info("{}: downloaded {} ({}) in {} attempt{}", options.field, shown, byte_text(bytes), attempts,
+  log.info("{}: downloaded {} ({}) in {} attempt{}", options.field, shown, core::byte_text(bytes), attempts,
            attempts == 1 ? "" : "s");
   return {destination, bytes, true, attempts};
 }

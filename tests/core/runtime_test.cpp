@@ -25,6 +25,8 @@ TEST(Runtime, ThreadsComeFromAvtrainThreadsOrTheHardware) {
 
 TEST(Runtime, ParsesCpuAndRefusesUnknownOrUnavailableDevicesNamingThem) {
   EXPECT_EQ(parse_device("cpu"), torch::Device(torch::kCPU));
+  EXPECT_EQ(parse_device("auto"),
+            torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
   try {
     parse_device("tpu");
     FAIL();
