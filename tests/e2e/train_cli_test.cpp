@@ -202,6 +202,9 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
   }
   EXPECT_FALSE(fs::exists(job / "result.json"));
   EXPECT_FALSE(fs::exists(job / "error.json"));  // SIGKILL: no chance to write one
+  // The kill lands within 10 ms of the checkpoint, before step 50's preview (rendered after it) is done:
+  // the rerun must render it.
+  EXPECT_FALSE(fs::exists(job / "previews" / "step_50.mp4"));
   const auto killed_metrics = read_lines(job / "training" / "metrics.jsonl");
   ASSERT_GE(killed_metrics.size(), 50u);
 
@@ -217,8 +220,7 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
   expect_file(result.at("lora_file"));
   expect_file(result.at("video"));
   EXPECT_TRUE(fs::exists(job / "result.json"));
-  // The kill may land while step 50's preview renders, after its checkpoint: the resumed run renders it.
-  EXPECT_TRUE(fs::exists(job / "previews" / "step_50.mp4"));
+  EXPECT_TRUE(fs::exists(job / "previews" / "step_50.mp4")) << "the resumed run did not render the preview due";
   EXPECT_TRUE(fs::exists(job / "previews" / "step_100.mp4"));
 
   // metrics.jsonl: the killed run's steps 1..50 kept as they were, then 51..100 from the rerun.
