@@ -102,6 +102,40 @@ TEST(Lora, GradientsReachOnlyTheAdaptersAndEveryAdapterGetsOne) {
   for (const auto& parameter : model.parameters()) EXPECT_FALSE(parameter.requires_grad());
 }
 
+// The reference trains under bf16 autocast: the adapter's matmuls run in bf16 on its fp32 masters cast
+// down, and its product joins the bf16 output (trainer.md §3.2). avtrain adds the product inside the GEMM,
+// rounding once where the reference rounds twice: within one bf16 step of the output.
+TEST(Lora, AdapterRunsInTheActivationDtypeAsUnderAutocast) {
+  Linear linear(WeightSource::random(4, "", torch::kBFloat16).at("proj"), 64, 48);
+  linear->lora_A = (torch::randn({8, 64}) * 0.2).requires_grad_();
+  linear->lora_B = (torch::randn({48, 8}) * 0.2).requires_grad_();
+  linear->lora_scale = 0.5;
+  const auto x = torch::randn({2, 5, 64}).to(torch::kBFloat16);
+  const auto y = linear(x);
+  ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 5, 48}));
+  const auto bf16 = [](const torch::Tensor& t) { return t.detach().to(torch::kBFloat16); };
+  const auto autocast = torch::linear(x, bf16(linear->weight), bf16(linear->bias)) +
+                        torch::linear(torch::linear(x, bf16(linear->lora_A)), bf16(linear->lora_B)) * 0.5;
+  const auto difference = (y.detach().to(torch::kFloat32) - autocast.to(torch::kFloat32)).abs().max().item<double>();
+  EXPECT_LE(difference, autocast.abs().max().item<double>() / 128);
+  y.to(torch::kFloat32).square().sum().backward();
+  ASSERT_TRUE(linear->lora_A.grad().defined());
+  EXPECT_EQ(linear->lora_A.grad().scalar_type(), torch::kFloat32);
+  EXPECT_EQ(linear->lora_B.grad().scalar_type(), torch::kFloat32);
+
+  // In float32 it is the exact formula, and an input without rows stays an empty output.
+  Linear exact(WeightSource::random(5).at("proj"), 64, 48);
+  exact->lora_A = torch::randn({8, 64});
+  exact->lora_B = torch::randn({48, 8});
+  exact->lora_scale = 0.5;
+  const auto x32 = torch::randn({3, 64});
+  const auto expected = torch::linear(x32, exact->weight, exact->bias) +
+                        torch::linear(torch::linear(x32, exact->lora_A), exact->lora_B) * 0.5;
+  EXPECT_TRUE(torch::allclose(exact(x32), expected, 1e-5, 1e-5));
+  EXPECT_EQ(exact(torch::randn({0, 64})).sizes(), (std::vector<int64_t>{0, 48}));
+}
+
 TEST(Lora, ExportFoldsTheScaleIntoBAndReproducesTheTrainedDelta) {
   testing::TempDir dir;
   Toy model(WeightSource::random(3));

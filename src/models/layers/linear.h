@@ -4,7 +4,8 @@
 // "<name>.bias" [out].
 //
 // Optional low-rank adapter (IC-LoRA, set by train/): y = x W^T + b + scale * (x A^T) B^T with
-// A [r, in] and B [out, r] held in float32.
+// A [r, in] and B [out, r] held in float32 and applied in the activation dtype, as under the
+// reference's bf16 autocast.
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
