@@ -3,19 +3,10 @@
 #include <torch/torch.h>
 
 #include "models/layers/rms_norm.h"
+#include "models/transformer/modulation.h"
 
 namespace avtrain::models {
 namespace {
-
-// mod(x, scale, shift) = rms(x) * (1 + scale) + shift (§6.2).
-torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift, double eps) {
-  return rms_norm(x, eps) * (1 + scale) + shift;
-}
-
-// table [k, D] + modulation [B, N, k*D] -> [B, N, k, D]: row p is ROW(table, p) + CHUNK(mod, p) (§5.4).
-torch::Tensor table_rows(const torch::Tensor& table, const torch::Tensor& modulation) {
-  return table + modulation.unflatten(-1, {table.size(0), table.size(1)});
-}
 
 torch::Tensor per_sample(const torch::Tensor& keep, const torch::Tensor& like) {
   return keep.to(like.device(), like.scalar_type()).view({-1, 1, 1});
@@ -86,13 +77,15 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
                                  const torch::Tensor& prompt_table, const ValuePassThrough& pass_through) {
     const auto rows = table_rows(table, s.timestep_mod);
     const auto row = [&](int64_t i) { return rows.select(2, i); };
-    x = x + self_attention(modulate(x, row(1), row(0), eps), torch::Tensor(), s.self_mask, &s.rope, nullptr, pass_through) * row(2);
+    x = add_gated(x, self_attention(modulate(x, row(1), row(0), eps), torch::Tensor(), s.self_mask, &s.rope, nullptr,
+                                    pass_through),
+                  row(2));
     if (config.cross_attention_adaln) {
       const auto q_in = modulate(x, row(7), row(6), eps);
       const auto prompt = table_rows(prompt_table, s.prompt_mod);  // [B, 1, 2, D]
       // The context itself is not normalized here (§6.2).
-      const auto kv_in = s.context * (1 + prompt.select(2, 1)) + prompt.select(2, 0);
-      x = x + text_attention(q_in, kv_in, s.context_mask) * row(8);
+      const auto kv_in = torch::addcmul(prompt.select(2, 0), s.context, 1 + prompt.select(2, 1));
+      x = add_gated(x, text_attention(q_in, kv_in, s.context_mask), row(8));
     } else {
       x = x + text_attention(rms_norm(x, eps), s.context, s.context_mask);
     }
@@ -115,29 +108,27 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
     if (run_a2v) {
       const auto q = modulate(v0, vx.select(2, 0), vx.select(2, 1), eps);
       const auto kv = modulate(a0, ax.select(2, 0), ax.select(2, 1), eps);
-      const auto gate = scale_shift_table_a2v_ca_video[4] + v.cross_gate;  // [B, 1, Dv]
-      auto update = audio_to_video_attn(q, kv, torch::Tensor(), &v.cross_rope, &a.cross_rope) * gate;
-      if (p.keep_a2v.defined()) update = update * per_sample(p.keep_a2v, update);
-      xv = xv + update;
+      auto gate = scale_shift_table_a2v_ca_video[4] + v.cross_gate;  // [B, 1, Dv]
+      if (p.keep_a2v.defined()) gate = gate * per_sample(p.keep_a2v, gate);  // keep is 0 or 1: exact
+      xv = add_gated(xv, audio_to_video_attn(q, kv, torch::Tensor(), &v.cross_rope, &a.cross_rope), gate);
     }
     if (run_v2a) {
       const auto q = modulate(a0, ax.select(2, 2), ax.select(2, 3), eps);
       const auto kv = modulate(v0, vx.select(2, 2), vx.select(2, 3), eps);
-      const auto gate = scale_shift_table_a2v_ca_audio[4] + a.cross_gate;  // [B, 1, Da]
-      auto update = video_to_audio_attn(q, kv, torch::Tensor(), &a.cross_rope, &v.cross_rope) * gate;
-      if (p.keep_v2a.defined()) update = update * per_sample(p.keep_v2a, update);
-      xa = xa + update;
+      auto gate = scale_shift_table_a2v_ca_audio[4] + a.cross_gate;  // [B, 1, Da]
+      if (p.keep_v2a.defined()) gate = gate * per_sample(p.keep_v2a, gate);
+      xa = add_gated(xa, video_to_audio_attn(q, kv, torch::Tensor(), &a.cross_rope, &v.cross_rope), gate);
     }
   }
 
   // ---- feed-forwards
   if (v.run) {
     const auto row = [&](int64_t i) { return vrow.select(2, i); };
-    xv = xv + ff(modulate(xv, row(4), row(3), eps)) * row(5);
+    xv = add_gated(xv, ff(modulate(xv, row(4), row(3), eps)), row(5));
   }
   if (a.run) {
     const auto row = [&](int64_t i) { return arow.select(2, i); };
-    xa = xa + audio_ff(modulate(xa, row(4), row(3), eps)) * row(5);
+    xa = add_gated(xa, audio_ff(modulate(xa, row(4), row(3), eps)), row(5));
   }
   return {xv, xa};
 }

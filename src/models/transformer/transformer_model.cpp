@@ -405,7 +405,7 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
     const auto values = table + embedded.unsqueeze(-2);  // [B, T, 2, D]: row 0 shift, row 1 scale
     const auto normed =
         torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, {}, {}, c.norm_eps).to(x.scalar_type());
-    return proj(normed * (1 + values.select(2, 1)) + values.select(2, 0));
+    return proj(torch::addcmul(values.select(2, 0), normed, 1 + values.select(2, 1)));
   };
   if (video) output.video = finish(xv, scale_shift_table, emb_v, proj_out);
   if (audio) output.audio = finish(xa, audio_scale_shift_table, emb_a, audio_proj_out);
