@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "models/layers/rms_norm.h"
+#include "models/layers/scaled_dot_product.h"
 
 namespace avtrain::models::text {
 namespace {
@@ -89,12 +90,8 @@ torch::Tensor ConnectorAttentionImpl::forward(const torch::Tensor& x, const torc
   const auto split = [&](const torch::Tensor& t) {
     return t.view({batch, seq_len, heads, head_dim}).transpose(1, 2);
   };
-  // The reference passes an all-zero additive mask: plain softmax(q k^T / sqrt(Dh)) v, scores in float32.
-  const auto scores =
-      torch::matmul(split(q).to(torch::kFloat32), split(k).to(torch::kFloat32).transpose(-1, -2)) /
-      std::sqrt(static_cast<double>(head_dim));
-  const auto probs = torch::softmax(scores, -1).to(v.scalar_type());
-  auto out = torch::matmul(probs, split(v)).transpose(1, 2);  // [B,T,H,Dh]
+  // The reference passes an all-zero additive mask: plain softmax(q k^T / sqrt(Dh)) v.
+  auto out = scaled_dot_product(split(q), split(k), split(v)).transpose(1, 2);  // [B,T,H,Dh]
   if (to_gate_logits) {  // 2 * sigmoid(logits of the normed input), one gate per head and token
     out = out * (2.0 * torch::sigmoid(to_gate_logits(x))).unsqueeze(-1);
   }

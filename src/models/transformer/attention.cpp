@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "models/transformer/scaled_dot_product.h"
+#include "models/layers/scaled_dot_product.h"
 
 namespace avtrain::models {
 namespace {

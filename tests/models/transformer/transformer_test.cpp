@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <string>
 #include <vector>
@@ -13,7 +14,7 @@
 #include "core/error.h"
 #include "models/transformer/patchify.h"
 #include "models/transformer/positions.h"
-#include "models/transformer/scaled_dot_product.h"
+#include "models/layers/scaled_dot_product.h"
 
 namespace avtrain::models {
 namespace {
@@ -126,6 +127,27 @@ TEST(ScaledDotProduct, FullyMaskedRowsStayFinite) {
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
   // a fully masked row averages V uniformly
   EXPECT_TRUE(torch::allclose(out.select(2, 1), v.mean(2), 1e-5, 1e-6));
+}
+
+TEST(ScaledDotProduct, BackendChoiceNamesAnUnknownOrUnavailableBackend) {
+  const auto message = [](const std::string& name) {
+    try {
+      select_attention_backend(name);
+    } catch (const core::InvalidInput& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message("flash-3").find("'flash-3' is unknown"), std::string::npos) << message("flash-3");
+  EXPECT_EQ(message("auto"), "");
+#if TORCH_VERSION_MAJOR < 2
+  EXPECT_NE(message("flash").find("needs LibTorch >= 2"), std::string::npos) << message("flash");
+#else
+  EXPECT_EQ(message("math"), "");  // every LibTorch 2 has it, on every device
+  const auto q = torch::randn({1, 2, 5, 8}), k = torch::randn({1, 2, 7, 8}), v = torch::randn({1, 2, 7, 8});
+  EXPECT_TRUE(torch::allclose(scaled_dot_product(q, k, v), scaled_dot_product_plain(q, k, v, {}, 1 << 20), 1e-5, 1e-6));
+  EXPECT_EQ(message("auto"), "");
+#endif
 }
 
 // A tiny random model with LoRA adapters on the six attention modules' q/k/v/out.
