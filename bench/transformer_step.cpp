@@ -10,8 +10,6 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,18 +20,18 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
-#include <c10/cuda/CUDACachingAllocator.h>
-#define AVTRAIN_BENCH_CUDA_STATS 1
-#endif
-
+#include "bench_device.h"
+#include "core/error.h"
 #include "core/runtime.h"
 #include "models/layers/weight_source.h"
 #include "models/transformer/positions.h"
+#include "models/layers/scaled_dot_product.h"
 #include "models/transformer/transformer_model.h"
 
 namespace {
 
+using avtrain::bench::peak_memory_gb;
+using avtrain::bench::synchronize;
 using avtrain::models::Modality;
 using avtrain::models::TransformerConfig;
 using avtrain::models::TransformerModel;
@@ -42,7 +40,7 @@ struct Flags {
   int64_t layers = 48, video_heads = 32, video_head_dim = 128, audio_heads = 32, audio_head_dim = 64;
   int64_t latent_frames = 12, latent_h = 24, latent_w = 24, audio_tokens = 93, text_len = 1024, rank = 32;
   int64_t steps = 5, warmup = 2, threads = 0;
-  std::string dtype = "bf16", device = "cuda";
+  std::string dtype = "bf16", device = "cuda", attention = "auto";
   bool grad_checkpointing = true;
 };
 
@@ -50,7 +48,7 @@ void usage() {
   std::cout << "bench_transformer_step [--layers N] [--video-heads N] [--video-head-dim N] [--audio-heads N]\n"
                "  [--audio-head-dim N] [--latent-frames N] [--latent-h N] [--latent-w N] [--audio-tokens N]\n"
                "  [--text-len N] [--rank N] [--steps N] [--warmup N] [--threads N] [--dtype bf16|fp32]\n"
-               "  [--device cuda|cpu] [--grad-checkpointing 0|1]\n"
+               "  [--device cuda|cpu] [--grad-checkpointing 0|1] [--attention auto|flash|efficient|cudnn|math]\n"
                "Sizes are per stream's target; as many reference tokens (timestep 0) are added to each.\n";
 }
 
@@ -80,6 +78,8 @@ Flags parse(int argc, char** argv) {
       f.dtype = value;
     } else if (arg == "--device") {
       f.device = value;
+    } else if (arg == "--attention") {
+      f.attention = value;
     } else if (arg == "--grad-checkpointing") {
       f.grad_checkpointing = value != "0" && value != "false";
     } else {
@@ -104,27 +104,6 @@ double forward_macs(const TransformerConfig& c, double nv, double na, double l) 
   return c.num_layers * (video + audio + av) + outside;
 }
 
-void synchronize(const torch::Device& device) {
-#ifdef AVTRAIN_BENCH_CUDA_STATS
-  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
-#else
-  (void)device;
-#endif
-}
-
-double peak_memory_gb(const torch::Device& device) {
-#ifdef AVTRAIN_BENCH_CUDA_STATS
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return static_cast<double>(stats.allocated_bytes[0].peak) / 1e9;  // [0]: StatType::AGGREGATE
-  }
-#endif
-  (void)device;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0 / 1e9;  // peak resident set (KiB on Linux)
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +113,12 @@ int main(int argc, char** argv) {
   if (f.threads > 0) torch::set_num_threads(static_cast<int>(f.threads));
   if (f.audio_heads != f.video_heads) {
     std::cerr << "--audio-heads must equal --video-heads (the model requires it, transformer.md §1.1)\n";
+    return 2;
+  }
+  try {
+    avtrain::models::select_attention_backend(f.attention);
+  } catch (const avtrain::core::InvalidInput& e) {
+    std::cerr << "--attention: " << e.what() << "\n";
     return 2;
   }
   const torch::Device device(f.device);
@@ -202,8 +187,9 @@ int main(int argc, char** argv) {
   const auto video_target = torch::randn({1, tv, config.out_channels}, fp32);
   const auto audio_target = torch::randn({1, ta, config.audio_out_channels}, fp32);
 
-  std::printf("transformer_step: %s, LibTorch %s, %s %s, grad checkpointing %s, %d thread(s), allocator %s\n",
-              config.summary().c_str(), TORCH_VERSION, f.device.c_str(), f.dtype.c_str(),
+  std::printf("transformer_step: %s, LibTorch %s, %s %s, attention %s, grad checkpointing %s, %d thread(s), "
+              "allocator %s\n",
+              config.summary().c_str(), TORCH_VERSION, f.device.c_str(), f.dtype.c_str(), f.attention.c_str(),
               f.grad_checkpointing ? "on" : "off", torch::get_num_threads(),
               runtime.allocator_tuned ? "tuned" : "glibc default");
   std::printf("tokens: video %lld (+%lld reference), audio %lld (+%lld reference), text %lld; LoRA rank %lld on "
@@ -239,6 +225,6 @@ int main(int argc, char** argv) {
               "memory %.2f GB (%s)\n",
               median, seconds.size(), forward_flop / 1e12, step_flop / 1e12, f.grad_checkpointing ? 4 : 3,
               median > 0 ? step_flop / median / 1e12 : 0.0, peak_memory_gb(device),
-              device.is_cuda() ? "CUDA allocator peak" : "process peak RSS");
+              avtrain::bench::peak_memory_kind(device));
   return 0;
 }

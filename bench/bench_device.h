@@ -1,0 +1,43 @@
+#pragma once
+// What the benchmarks share about the device they time: waiting for queued work and the peak memory.
+// Header-only (bench/CMakeLists.txt builds each bench/*.cpp as its own program).
+
+#include <torch/torch.h>
+
+#include <sys/resource.h>
+
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define AVTRAIN_BENCH_CUDA_STATS 1
+#endif
+
+namespace avtrain::bench {
+
+// Waits for the device's queued work, so that a wall-clock interval covers it.
+inline void synchronize(const torch::Device& device) {
+#ifdef AVTRAIN_BENCH_CUDA_STATS
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+#else
+  (void)device;
+#endif
+}
+
+// The CUDA caching allocator's peak of allocated bytes on CUDA, the process's peak resident set on the CPU.
+inline double peak_memory_gb(const torch::Device& device) {
+#ifdef AVTRAIN_BENCH_CUDA_STATS
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / 1e9;  // [0]: StatType::AGGREGATE
+  }
+#endif
+  (void)device;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0 / 1e9;  // peak resident set (KiB on Linux)
+}
+
+inline const char* peak_memory_kind(const torch::Device& device) {
+  return device.is_cuda() ? "CUDA allocator peak" : "process peak RSS";
+}
+
+}  // namespace avtrain::bench

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One prepared device check for the transformer's speed (issue 5): builds the benchmarks with the GPU
+# machine's CUDA LibTorch (scripts/gpu-build.sh; run scripts/fetch-gpu-debs.sh here first and carry
+# .deps/debs), then times the block's ops per attention backend and full training steps. Everything it
+# prints also goes to $OUT/gpu-bench.txt (or out/gpu-bench.txt without $OUT).
+# Usage: scripts/gpu-bench.sh [quick]   (quick: ops and 8 layers only, no 48-layer runs)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out_dir=${OUT:-out}
+mkdir -p "$out_dir"
+log=$out_dir/gpu-bench.txt
+exec > >(tee "$log") 2>&1
+stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+stamp build
+start=$(date +%s)
+scripts/gpu-build.sh bench_transformer_step bench_transformer_ops >"$out_dir/gpu-build.log" 2>&1 \
+  || { tail -40 "$out_dir/gpu-build.log"; exit 1; }
+echo "built in $(( $(date +%s) - start )) s"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader || true
+
+stamp ops
+./build-cuda/bench/bench_transformer_ops --attention auto,flash,efficient,cudnn --reps 5
+
+stamp "8 layers"
+for backend in auto cudnn; do
+  ./build-cuda/bench/bench_transformer_step --layers 8 --steps 3 --warmup 1 --attention "$backend" | tail -1
+done
+[ "${1:-}" = quick ] && exit 0
+
+stamp "48 layers (the issue's size)"
+for backend in auto cudnn; do
+  ./build-cuda/bench/bench_transformer_step --steps 3 --warmup 1 --attention "$backend"
+done
+stamp done
