@@ -3,16 +3,32 @@
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "models/layers/scaled_dot_product.h"
 
 namespace avtrain::cli {
 namespace {
+
+// AVTRAIN_ATTENTION restricts at::scaled_dot_product_attention to one fused kernel (LibTorch >= 2), for
+// choosing the fastest on a given GPU without a rebuild (docs/performance.md compares them).
+void select_attention_from_environment() {
+  const char* name = std::getenv("AVTRAIN_ATTENTION");
+  if (!name || !*name) return;
+  try {
+    models::select_attention_backend(name);
+  } catch (const core::InvalidInput& error) {
+    throw core::InvalidInput(fmt::format("AVTRAIN_ATTENTION: {}; unset it for LibTorch's own choice", error.what()));
+  }
+}
 
 std::vector<CommandSpec>& registry() {
   static std::vector<CommandSpec> commands;
@@ -40,6 +56,7 @@ int run(int argc, char** argv) {
   }
   if (!log_level.empty()) core::set_log_level(log_level);
   core::initialize_runtime();
+  select_attention_from_environment();
   for (auto& [command, action] : actions) {
     if (command->parsed()) return action();
   }

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -84,12 +85,13 @@ class TrainCli : public ::testing::Test {
   // Starts `avtrain ARGS...`; its stdout and stderr go to <name>.stdout and <name>.stderr. The tiny
   // model is cached in the test's folder. One LibTorch thread: on a shared CI machine whose cores are
   // busy, two OpenMP threads spinning at their barriers made a 3 s job take 30 s; one takes 4 s there.
-  testing::ChildProcess start(const std::string& name, const std::vector<std::string>& arguments) {
+  testing::ChildProcess start(const std::string& name, const std::vector<std::string>& arguments,
+                              std::map<std::string, std::string> environment = {}) {
     std::vector<std::string> argv{testing::avtrain_binary().string()};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
-    return testing::ChildProcess(argv,
-                                 {{"AVTRAIN_CACHE_DIR", (dir_ / "cache").string()}, {"AVTRAIN_THREADS", "1"}},
-                                 dir_ / (name + ".stdout"), dir_ / (name + ".stderr"));
+    environment.emplace("AVTRAIN_CACHE_DIR", (dir_ / "cache").string());
+    environment.emplace("AVTRAIN_THREADS", "1");
+    return testing::ChildProcess(argv, environment, dir_ / (name + ".stdout"), dir_ / (name + ".stderr"));
   }
 
   // Two 32x32 pairs of 0.5 s (12 frames at 24 fps, more than the 9 the job trains on).
@@ -233,6 +235,14 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
       EXPECT_EQ(metrics[line], killed_metrics[line]);
     }
   }
+}
+
+TEST_F(TrainCli, AnUnknownAttentionKernelInTheEnvironmentExitsTwoNamingTheVariable) {
+  auto train = start("attention", train_arguments(dir_ / "request.json", "2"), {{"AVTRAIN_ATTENTION", "fastest"}});
+  EXPECT_EQ(train.exit_code(), 2) << train.err();
+  EXPECT_NE(train.err().find("AVTRAIN_ATTENTION: attention backend 'fastest' is unknown"), std::string::npos)
+      << train.err();
+  EXPECT_FALSE(fs::exists(dir_ / "job")) << "nothing starts before the environment is understood";
 }
 
 TEST_F(TrainCli, ABadArchiveExitsTwoWithThe422BodyNamingThePairAndBillingZero) {
