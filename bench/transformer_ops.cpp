@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench_device.h"
+#include "bench_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
 #include "models/layers/linear.h"
@@ -69,7 +70,7 @@ Flags parse(int argc, char** argv) {
       std::exit(2);
     }
     if (ints.count(arg)) {
-      *ints[arg] = std::stoll(argv[++i]);
+      *ints[arg] = avtrain::bench::integer_flag(arg, argv[++i]);
     } else {
       *strings[arg] = argv[++i];
     }

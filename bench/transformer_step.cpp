@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_device.h"
+#include "bench_flags.h"
 #include "core/error.h"
 #include "core/runtime.h"
 #include "models/layers/weight_source.h"
@@ -73,7 +74,7 @@ Flags parse(int argc, char** argv) {
     }
     const std::string value = argv[++i];
     if (ints.count(arg)) {
-      *ints[arg] = std::stoll(value);
+      *ints[arg] = avtrain::bench::integer_flag(arg, value);
     } else if (arg == "--dtype") {
       f.dtype = value;
     } else if (arg == "--device") {

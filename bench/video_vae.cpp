@@ -20,6 +20,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench_flags.h"
 #include "core/runtime.h"
 #include "models/layers/weight_source.h"
 #include "models/video_vae/video_vae_config.h"
@@ -103,13 +104,13 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--frames")
-      frames = std::stoll(next());
+      frames = avtrain::bench::integer_flag(arg, next());
     else if (arg == "--height")
-      height = std::stoll(next());
+      height = avtrain::bench::integer_flag(arg, next());
     else if (arg == "--width")
-      width = std::stoll(next());
+      width = avtrain::bench::integer_flag(arg, next());
     else if (arg == "--repeat")
-      repeat = std::stoll(next());
+      repeat = avtrain::bench::integer_flag(arg, next());
     else if (arg == "--device")
       device_name = next();
     else if (arg == "--dtype")

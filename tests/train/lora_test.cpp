@@ -124,6 +124,18 @@ TEST(Lora, AdapterRunsInTheActivationDtypeAsUnderAutocast) {
   EXPECT_EQ(linear->lora_A.grad().scalar_type(), torch::kFloat32);
   EXPECT_EQ(linear->lora_B.grad().scalar_type(), torch::kFloat32);
 
+  // The masters are cast to bf16 before the matmul: A = [1 + 2^-9, -1] rounds to [1, -1], so on x = [1, 1]
+  // the adapter's hidden value is exactly 0 under autocast, where a float32 adapter would give 2^-9 * B = 1.
+  Linear zero(WeightSource::random(6, "", torch::kBFloat16).at("proj"), 2, 1);
+  {
+    const torch::NoGradGuard no_grad;
+    zero->weight.zero_();
+    zero->bias.zero_();
+  }
+  zero->lora_A = torch::tensor({{1.0f + 1.0f / 512, -1.0f}});
+  zero->lora_B = torch::tensor({{512.0f}});
+  EXPECT_EQ(zero(torch::ones({1, 2}, torch::kBFloat16)).item<float>(), 0.0f);
+
   // In float32 it is the exact formula, and an input without rows stays an empty output.
   Linear exact(WeightSource::random(5).at("proj"), 64, 48);
   exact->lora_A = torch::randn({8, 64});
