@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   avtrain::models::RmsNorm q_norm(weights.at("q_norm"), dim, eps);
   const auto q = leaf({1, h, n, d}), k = leaf({1, h, n, d}), v = leaf({1, h, n, d});
   const auto text_k = leaf({1, h, l, d}), text_v = leaf({1, h, l, d});
-  const avtrain::models::Rope rope{constant({1, h, n, d / 2}) + 1, constant({1, h, n, d / 2})};
+  const auto rope = avtrain::models::rope_from_tables(constant({1, h, n, d / 2}) + 1, constant({1, h, n, d / 2}));
   const double bytes = static_cast<double>(n * dim) * element;  // one [1, T, D] tensor
 
   std::vector<Op> ops = {

@@ -53,14 +53,18 @@ Rope build_rope(const torch::Tensor& positions, const RopeOptions& o, torch::Sca
   const auto per_head = [&](const torch::Tensor& t) {  // [B, T, dim/2] -> [B, H, T, dim/(2H)], head-major
     return t.unflatten(-1, {o.heads, half / o.heads}).transpose(1, 2).contiguous().to(dtype);
   };
-  return {per_head(cos), per_head(sin)};
+  return rope_from_tables(per_head(cos), per_head(sin));
+}
+
+Rope rope_from_tables(torch::Tensor cos, torch::Tensor sin) {
+  auto signed_sin = torch::stack({-sin, sin}, -2);
+  return {std::move(cos), std::move(sin), std::move(signed_sin)};
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const Rope& rope) {
-  const auto halves = x.chunk(2, -1);
-  const auto& x1 = halves[0];
-  const auto& x2 = halves[1];
-  return torch::cat({x1 * rope.cos - x2 * rope.sin, x2 * rope.cos + x1 * rope.sin}, -1);
+  // Three passes over x (product, swap of the halves, fused add) where the halves formula takes seven.
+  const auto halves = x.unflatten(-1, {2, -1});  // [B, H, T, 2, d/2]: (x1, x2)
+  return torch::addcmul(halves * rope.cos.unsqueeze(-2), halves.flip(-2), rope.signed_sin).flatten(-2);
 }
 
 }  // namespace avtrain::models

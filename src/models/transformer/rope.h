@@ -9,10 +9,15 @@
 
 namespace avtrain::models {
 
-// cos and sin, [B, H, T, head_dim/2] in the compute dtype.
+// cos and sin, [B, H, T, head_dim/2] in the compute dtype (the reference's tables), and the sine signed
+// per half, [B, H, T, 2, head_dim/2] = (-sin, +sin), so that a rotation is one fused multiply-add.
 struct Rope {
   torch::Tensor cos, sin;
+  torch::Tensor signed_sin;
 };
+
+// A Rope from its two tables [B, H, T, head_dim/2].
+Rope rope_from_tables(torch::Tensor cos, torch::Tensor sin);
 
 struct RopeOptions {
   int64_t dim = 0;    // rotary width: the attention's inner dim (heads x head_dim)
@@ -31,7 +36,8 @@ torch::Tensor rope_frequencies(int64_t count, double theta, bool double_precisio
 // island: the angles reach 1.6e4 rad, so their rounding is what the golden data pins down).
 Rope build_rope(const torch::Tensor& positions, const RopeOptions& options, torch::ScalarType dtype);
 
-// x [B, H, T, d] -> rotated halves (x1 c - x2 s, x2 c + x1 s), in x's dtype.
+// x [B, H, T, d] -> rotated halves (x1 c - x2 s, x2 c + x1 s), in x's dtype, rounded as the reference
+// rounds them: x c first, then the other half's sine term added in one fused step (addcmul).
 torch::Tensor apply_rope(const torch::Tensor& x, const Rope& rope);
 
 }  // namespace avtrain::models
