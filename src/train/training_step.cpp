@@ -27,10 +27,10 @@ void require_latent(const torch::Tensor& tensor, int64_t dims, const char* name)
                                             name, shape_text(tensor), dims));
 }
 
-// The context mask as [1, L] (all kept when absent).
-torch::Tensor context_mask(const torch::Tensor& mask, const torch::Tensor& context, torch::Device device) {
-  if (!mask.defined())
-    return torch::ones({1, context.size(0)}, torch::TensorOptions(torch::kInt64).device(device));
+// The context mask as [1, L]; absent (the connector's output, all kept) stays absent: a mask of zeros
+// would change no score but keep the attention off the fused kernels that take none (flash).
+torch::Tensor context_mask(const torch::Tensor& mask, torch::Device device) {
+  if (!mask.defined()) return {};
   return mask.reshape({1, -1}).to(device, torch::kInt64);
 }
 
@@ -163,9 +163,9 @@ StepInputs build_step_inputs(const TrainingSample& sample, const TrainingStepOpt
   inputs.audio_reference_tokens = audio_reference.defined() ? audio_reference.size(1) : 0;
 
   inputs.video.context = sample.video_context.unsqueeze(0).to(device);
-  inputs.video.context_mask = context_mask(sample.video_context_mask, sample.video_context, device);
+  inputs.video.context_mask = context_mask(sample.video_context_mask, device);
   inputs.audio.context = sample.audio_context.unsqueeze(0).to(device);
-  inputs.audio.context_mask = context_mask(sample.audio_context_mask, sample.audio_context, device);
+  inputs.audio.context_mask = context_mask(sample.audio_context_mask, device);
   return inputs;
 }
 

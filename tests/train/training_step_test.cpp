@@ -109,6 +109,23 @@ TEST(TrainingStep, ReferenceTokensAreCleanAtTimestepZeroAndOutsideTheLoss) {
   EXPECT_NE(inputs.audio.sigma.item<float>(), sigma);
 }
 
+// The connector's output is all kept: no mask, so that the text attention may take the fused kernels
+// without one; a stored mask still reaches the model, as [1, L].
+TEST(TrainingStep, AnAbsentContextMaskStaysAbsentAndAGivenOneIsPassedOn) {
+  auto sample = tiny::tiny_sample(5);
+  auto generator = at::detail::createCPUGenerator(3);
+  const auto plain = build_step_inputs(sample, {}, generator, torch::kCPU);
+  EXPECT_FALSE(plain.video.context_mask.defined());
+  EXPECT_FALSE(plain.audio.context_mask.defined());
+  const int64_t length = sample.video_context.size(0);
+  sample.video_context_mask = torch::ones({length}, torch::kInt64);
+  sample.video_context_mask[length - 1] = 0;
+  const auto masked = build_step_inputs(sample, {}, generator, torch::kCPU);
+  ASSERT_TRUE(masked.video.context_mask.defined());
+  EXPECT_TRUE(torch::equal(masked.video.context_mask, sample.video_context_mask.view({1, length})));
+  EXPECT_FALSE(masked.audio.context_mask.defined());
+}
+
 TEST(TrainingStep, DrawsFollowTheSeed) {
   const auto sample = tiny::tiny_sample(5);
   auto a = at::detail::createCPUGenerator(4), b = at::detail::createCPUGenerator(4),
