@@ -2,10 +2,11 @@
 # Compiles (syntax only) the sources with LibTorch-version branches against LibTorch 2 headers, here,
 # where Debian's LibTorch is 1.13: the `TORCH_VERSION_MAJOR >= 2` paths otherwise first meet a compiler
 # on a GPU machine. The headers come from Debian trixie's libtorch-dev (.deb unpacked under .deps, never
-# installed). Usage: scripts/check-torch2.sh [files...]   (default: every file naming TORCH_VERSION)
+# installed). Usage: [TORCH2_VERSION=2.14.1+dfsg-1] scripts/check-torch2.sh [files...]
+# (default: trixie's 2.6, every file naming TORCH_VERSION; sid's newer version brackets the GPU's 2.11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-version=2.6.0+dfsg-7
+version=${TORCH2_VERSION:-2.6.0+dfsg-7}
 root=.deps/torch2/$version
 if [ ! -f "$root/usr/include/torch/csrc/api/include/torch/version.h" ]; then
   mkdir -p "$root"

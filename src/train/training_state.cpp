@@ -9,7 +9,10 @@
 #include <charconv>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -40,9 +43,20 @@ std::optional<int64_t> step_of(const std::string& name) {
   return step;
 }
 
-// The optimizer's per-parameter state (LibTorch keys it by the TensorImpl address).
-std::string state_key(const torch::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
+// The optimizer's per-parameter state is keyed by the TensorImpl address: as text on LibTorch 1.x
+// (c10::guts::to_string, an ostream of the pointer), as the pointer itself on 2.x.
+using StateKey = std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key = StateKey>  // a template, so that only the branch of this LibTorch is compiled
+Key state_key(const torch::Tensor& parameter) {
+  void* address = parameter.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << address;
+    return text.str();
+  } else {
+    return address;
+  }
 }
 
 int64_t integer(const core::Metadata& metadata, const std::string& key, const fs::path& file) {
@@ -89,9 +103,10 @@ CheckpointInfo CheckpointStore::save(int64_t step, const LoraSet& lora, const to
       tensors.emplace_back(fmt::format("adamw.{}.exp_avg", i), state.exp_avg());
       tensors.emplace_back(fmt::format("adamw.{}.exp_avg_sq", i), state.exp_avg_sq());
     }
-    adam_steps += (i ? "," : "") + std::to_string(adam_step);
+    if (i) adam_steps += ',';
+    adam_steps += std::to_string(adam_step);
   }
-  metadata[kAdamStepKey] = "[" + adam_steps + "]";
+  metadata[kAdamStepKey] = fmt::format("[{}]", adam_steps);
   for (const auto& adapter : lora.adapters()) {
     tensors.emplace_back("lora." + adapter.path + ".lora_A", adapter.linear->lora_A.detach());
     tensors.emplace_back("lora." + adapter.path + ".lora_B", adapter.linear->lora_B.detach());

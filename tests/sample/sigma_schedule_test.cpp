@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <string>
 #include <utility>
@@ -15,8 +16,14 @@ namespace {
 using testing::GoldenFile;
 using testing::Tolerance;
 
-// golden/README.md: matching ltx-core's float32 operation order reproduces the stored values exactly.
+// golden/README.md: the data was made with torch 1.13, where matching ltx-core's float32 operation order
+// reproduces the stored values exactly. LibTorch 2's linspace computes every point on its own (1.13's
+// vector path stepped from a base), 1 ulp apart at some points: the README's bound for a torch 2 run.
+#if TORCH_VERSION_MAJOR >= 2
+const Tolerance kExact{0, 1e-6};
+#else
 const auto kExact = Tolerance::absolute(0);
+#endif
 
 TEST(SigmaScheduleGolden, Ltx2MatchesReferenceExactlyForEveryStepAndTokenCount) {
   AVTRAIN_REQUIRE_GOLDEN(path, "scheduler_sigmas.safetensors");
