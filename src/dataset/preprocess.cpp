@@ -103,11 +103,18 @@ nlohmann::json options_json(const DatasetOptions& options) {
 
 }  // namespace
 
-at::Tensor video_tensor(const media::VideoFrames& frames) {
+at::Tensor rgb8_tensor(const media::VideoFrames& frames) {
   const auto rgb = torch::from_blob(const_cast<uint8_t*>(frames.rgb.data()),
                                     {frames.frame_count(), frames.height, frames.width, 3}, torch::kUInt8);
-  return rgb.permute({3, 0, 1, 2}).to(torch::kFloat32).div(127.5).sub(1.0).contiguous();
+  return rgb.permute({3, 0, 1, 2}).contiguous();
 }
+
+at::Tensor video_tensor(const at::Tensor& stored) {
+  if (stored.scalar_type() != torch::kUInt8) return stored;
+  return stored.to(torch::kFloat32).div(127.5).sub(1.0);
+}
+
+at::Tensor video_tensor(const media::VideoFrames& frames) { return video_tensor(rgb8_tensor(frames)); }
 
 at::Tensor audio_tensor(const media::AudioBuffer& audio) {
   return torch::from_blob(const_cast<float*>(audio.samples.data()), {audio.channels, audio.frames()},
@@ -178,8 +185,8 @@ PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_di
     pair.reference_sample_rate = fitted.reference_audio.sample_rate;
     pair.tensors = work_dir / "pairs" / (pair.name + ".safetensors");
     core::write_tensors(pair.tensors,
-                        {{kTargetVideoKey, video_tensor(fitted.target_video)},
-                         {kReferenceVideoKey, video_tensor(fitted.reference_video)},
+                        {{kTargetVideoKey, rgb8_tensor(fitted.target_video)},
+                         {kReferenceVideoKey, rgb8_tensor(fitted.reference_video)},
                          {kTargetAudioKey, audio_tensor(fitted.target_audio)},
                          {kReferenceAudioKey, audio_tensor(fitted.reference_audio)}},
                         {{"name", pair.name},

@@ -50,8 +50,12 @@ struct PreparedDataset {
   std::filesystem::path manifest;   // <work>/manifest.json
 };
 
+// [3, F, H, W] uint8 from RGB8 frames: how a pair file keeps its clips (a quarter of float32's size).
+at::Tensor rgb8_tensor(const media::VideoFrames& frames);
 // [3, F, H, W] float32 in [-1, 1] from RGB8 frames.
 at::Tensor video_tensor(const media::VideoFrames& frames);
+// The same from a pair file's clip: rgb8_tensor's layout, or float32 as pair files held it before.
+at::Tensor video_tensor(const at::Tensor& stored);
 // [channels, N] float32 from planar PCM.
 at::Tensor audio_tensor(const media::AudioBuffer& audio);
 

@@ -220,7 +220,7 @@ json encode_stage(const TrainingRequest& request, const ValidationShape& shape, 
       const auto set = core::SafetensorsSet::open(pair.at("tensors").get<std::string>());
       const auto& metadata = set.metadata();
       const double fps = std::stod(metadata.at("frame_rate"));
-      const auto target_video = core::read_tensor(set, dataset::kTargetVideoKey);
+      const auto target_video = dataset::video_tensor(core::read_tensor(set, dataset::kTargetVideoKey));
       auto audio_latent = encode_audio(core::read_tensor(set, dataset::kTargetAudioKey),
                                        std::stoll(metadata.at("target_sample_rate")));
       // The target audio spans exactly the clip's frames (vae_audio.md §8.4).
@@ -230,7 +230,8 @@ json encode_stage(const TrainingRequest& request, const ValidationShape& shape, 
       core::write_tensors(
           latent_file,
           {{kVideoLatent, encode_video(target_video)},
-           {kReferenceVideoLatent, encode_video(core::read_tensor(set, dataset::kReferenceVideoKey))},
+           {kReferenceVideoLatent,
+            encode_video(dataset::video_tensor(core::read_tensor(set, dataset::kReferenceVideoKey)))},
            {kAudioLatent, audio_latent},
            {kReferenceAudioLatent, encode_audio(core::read_tensor(set, dataset::kReferenceAudioKey),
                                                 std::stoll(metadata.at("reference_sample_rate")))},

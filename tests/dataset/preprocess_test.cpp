@@ -71,8 +71,11 @@ TEST_F(Preprocess, WritesModelReadyTensorsPerPair) {
   EXPECT_EQ(pair.reference_sample_rate, 44100);
 
   const auto file = core::SafetensorsFile::open(pair.tensors);
-  const auto target_video = core::read_tensor(file, file.entry(kTargetVideoKey));
-  const auto reference_video = core::read_tensor(file, file.entry(kReferenceVideoKey));
+  // The clips are kept as RGB8 (a quarter of float32's size); video_tensor makes the model's [-1, 1].
+  const auto stored_video = core::read_tensor(file, file.entry(kTargetVideoKey));
+  EXPECT_EQ(stored_video.scalar_type(), torch::kUInt8);
+  const auto target_video = video_tensor(stored_video);
+  const auto reference_video = video_tensor(core::read_tensor(file, file.entry(kReferenceVideoKey)));
   const auto target_audio = core::read_tensor(file, file.entry(kTargetAudioKey));
   const auto reference_audio = core::read_tensor(file, file.entry(kReferenceAudioKey));
   EXPECT_EQ(target_video.sizes(), (std::vector<int64_t>{3, 17, 32, 32}));
@@ -99,6 +102,12 @@ TEST_F(Preprocess, TensorLayoutMatchesTheFrames) {
   frames.rgb = {0, 255, 0, 255, 255, 255, /* frame 1 */ 0, 0, 0, 0, 0, 255};
   const auto video = video_tensor(frames);
   EXPECT_EQ(video.sizes(), (std::vector<int64_t>{3, 2, 1, 2}));
+  // A pair file's RGB8 clip converts to exactly the same values; float32 (older pair files) passes through.
+  const auto rgb8 = rgb8_tensor(frames);
+  EXPECT_EQ(rgb8.scalar_type(), torch::kUInt8);
+  EXPECT_EQ(rgb8[2][1][0][1].item<int>(), 255);
+  EXPECT_TRUE(torch::equal(video_tensor(rgb8), video));
+  EXPECT_TRUE(torch::equal(video_tensor(video), video));
   EXPECT_FLOAT_EQ(video[1][0][0][0].item<float>(), 1.0f);    // green of frame 0, pixel 0
   EXPECT_FLOAT_EQ(video[0][0][0][1].item<float>(), 1.0f);    // red of frame 0, pixel 1
   EXPECT_FLOAT_EQ(video[2][1][0][1].item<float>(), 1.0f);    // blue of frame 1, pixel 1
