@@ -1,6 +1,7 @@
 #include "train/training_step.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <string>

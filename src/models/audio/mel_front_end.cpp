@@ -1,6 +1,7 @@
 #include "models/audio/mel_front_end.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>

@@ -1,6 +1,7 @@
 #include "models/text/prompt_cache.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 

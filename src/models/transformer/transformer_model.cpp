@@ -1,6 +1,7 @@
 #include "models/transformer/transformer_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 

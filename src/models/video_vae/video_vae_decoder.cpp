@@ -1,6 +1,7 @@
 #include "models/video_vae/video_vae_decoder.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
