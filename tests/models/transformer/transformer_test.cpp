@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "models/transformer/patchify.h"
 #include "models/transformer/positions.h"
+#include "models/transformer/rope.h"
 #include "models/layers/scaled_dot_product.h"
 
 namespace avtrain::models {
@@ -105,6 +106,36 @@ TEST(Patchify, AudioFeaturesAreChannelMajorAndRoundTrip) {
   ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{1, 5, 8}));
   EXPECT_EQ(tokens[0][3][1 * 4 + 2].item<float>(), latent[0][1][3][2].item<float>());
   EXPECT_TRUE(torch::equal(unpatchify_audio(tokens, 2, 4), latent));
+}
+
+// ltx-core's apply_split_rotary_emb rounds x * cos first, then adds the other half's sine term with an
+// in-place addcmul_ per half. In bf16 that order decides the last bit; the halves formula
+// (x1 c - x2 s, two products rounded before the difference) differs from it on some elements.
+TEST(Rope, RotatesInBfloat16AsTheReferenceRoundsIt) {
+  torch::manual_seed(5);
+  const int64_t heads = 2, tokens = 64, head_dim = 16;
+  const auto x = torch::randn({1, heads, tokens, head_dim}).to(torch::kBFloat16);
+  const auto angles = torch::rand({1, heads, tokens, head_dim / 2}) * 100;
+  const auto rope = rope_from_tables(angles.cos().to(torch::kBFloat16), angles.sin().to(torch::kBFloat16));
+
+  const auto halves = x.unflatten(-1, {2, -1});
+  auto reference = halves * rope.cos.unsqueeze(-2);
+  reference.select(-2, 0).addcmul_(-rope.sin, halves.select(-2, 1));
+  reference.select(-2, 1).addcmul_(rope.sin, halves.select(-2, 0));
+  EXPECT_TRUE(torch::equal(apply_rope(x, rope), reference.flatten(-2)));
+
+  const auto x1 = halves.select(-2, 0), x2 = halves.select(-2, 1);
+  const auto halves_formula = torch::cat({x1 * rope.cos - x2 * rope.sin, x2 * rope.cos + x1 * rope.sin}, -1);
+  EXPECT_FALSE(torch::equal(halves_formula, reference.flatten(-2)))
+      << "these inputs no longer tell the two roundings apart";
+  // float32: both are the exact rotation to rounding.
+  const auto x32 = x.to(torch::kFloat32);
+  const auto rope32 = rope_from_tables(rope.cos.to(torch::kFloat32), rope.sin.to(torch::kFloat32));
+  const auto h32 = x32.unflatten(-1, {2, -1});
+  const auto exact = torch::cat({h32.select(-2, 0) * rope32.cos - h32.select(-2, 1) * rope32.sin,
+                                 h32.select(-2, 1) * rope32.cos + h32.select(-2, 0) * rope32.sin},
+                                -1);
+  EXPECT_TRUE(torch::allclose(apply_rope(x32, rope32), exact, 1e-6, 1e-6));
 }
 
 TEST(ScaledDotProduct, ChunkedPlainPathEqualsOneChunkAndMasksAdditively) {
