@@ -36,6 +36,7 @@ mount --bind "$PWD" "$root/src/avtrain" && mounted+=("$root/src/avtrain")
 if [ -d ../shared ]; then mount --bind -o ro ../shared "$root/src/shared" && mounted+=("$root/src/shared"); fi
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 
+# shellcheck disable=SC2016  # ${Version} is dpkg-query's field, not the shell's
 chroot "$root" dpkg-query -W -f='LibTorch ${Version}\n' libtorch-dev
 jobs=$(nproc)
 chroot "$root" sh -c "cmake -S /src/avtrain -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
