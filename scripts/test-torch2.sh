@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:-trixie}
 shift || true
+case "$suite" in
+  trixie | sid) ;;
+  *) echo "test-torch2.sh: suite '$suite' is not known; use trixie (LibTorch 2.6) or sid (the newest)" >&2; exit 2 ;;
+esac
+if [ "$(id -u)" != 0 ]; then
+  echo "test-torch2.sh: debootstrap, chroot and mount need root; run it as root or with sudo" >&2
+  exit 2
+fi
 root=$PWD/.deps/chroot-$suite
 packages="libtorch-dev libopenblas0-openmp cmake ninja-build g++ nlohmann-json3-dev libspdlog-dev libfmt-dev
           libgtest-dev libgmock-dev"
@@ -41,4 +49,7 @@ chroot "$root" dpkg-query -W -f='LibTorch ${Version}\n' libtorch-dev
 jobs=$(nproc)
 chroot "$root" sh -c "cmake -S /src/avtrain -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DAVTRAIN_WITH_MEDIA=OFF -DAVTRAIN_WITH_SERVICE=OFF -DAVTRAIN_BUILD_BENCH=ON > /build-configure.log \
-  && ninja -C /build -j$jobs -k 0 && cd /build && ctest -j$jobs --output-on-failure $*"
+  && ninja -C /build -j$jobs -k 0"
+# The ctest arguments as given (a -R pattern may hold '|').
+# shellcheck disable=SC2016  # expanded by the sh inside the chroot
+chroot "$root" sh -c 'cd /build && exec ctest -j"$0" --output-on-failure "$@"' "$jobs" "$@"

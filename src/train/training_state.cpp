@@ -13,6 +13,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -44,7 +45,8 @@ std::optional<int64_t> step_of(const std::string& name) {
 }
 
 // The optimizer's per-parameter state is keyed by the TensorImpl address: as text on LibTorch 1.x
-// (c10::guts::to_string, an ostream of the pointer), as the pointer itself on 2.x.
+// (c10::guts::to_string, an ostream of the pointer), as the pointer itself on 2.x. The key type is read
+// off the map rather than off TORCH_VERSION, so that whichever release made the change needs no table.
 using StateKey = std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
 
 template <typename Key = StateKey>  // a template, so that only the branch of this LibTorch is compiled
@@ -91,7 +93,7 @@ CheckpointInfo CheckpointStore::save(int64_t step, const LoraSet& lora, const to
   core::NamedTensors tensors;
   core::Metadata metadata = fingerprint;
   metadata[kStepKey] = std::to_string(step);
-  std::string adam_steps;
+  std::vector<int64_t> adam_steps;
   const auto parameters = lora.parameters();
   const auto& states = optimizer.state();
   for (size_t i = 0; i < parameters.size(); ++i) {
@@ -103,10 +105,9 @@ CheckpointInfo CheckpointStore::save(int64_t step, const LoraSet& lora, const to
       tensors.emplace_back(fmt::format("adamw.{}.exp_avg", i), state.exp_avg());
       tensors.emplace_back(fmt::format("adamw.{}.exp_avg_sq", i), state.exp_avg_sq());
     }
-    if (i) adam_steps += ',';
-    adam_steps += std::to_string(adam_step);
+    adam_steps.push_back(adam_step);
   }
-  metadata[kAdamStepKey] = fmt::format("[{}]", adam_steps);
+  metadata[kAdamStepKey] = fmt::format("[{}]", fmt::join(adam_steps, ","));
   for (const auto& adapter : lora.adapters()) {
     tensors.emplace_back("lora." + adapter.path + ".lora_A", adapter.linear->lora_A.detach());
     tensors.emplace_back("lora." + adapter.path + ".lora_B", adapter.linear->lora_B.detach());
