@@ -20,9 +20,9 @@ using testing::Tolerance;
 // reproduces the stored values exactly. LibTorch 2's linspace computes every point on its own (1.13's
 // vector path stepped from a base), 1 ulp apart at some points: the README's bound for a torch 2 run.
 #if TORCH_VERSION_MAJOR >= 2
-const Tolerance kExact{0, 1e-6};
+const Tolerance kAsReference{0, 1e-6};
 #else
-const auto kExact = Tolerance::absolute(0);
+const auto kAsReference = Tolerance::absolute(0);
 #endif
 
 TEST(SigmaScheduleGolden, Ltx2MatchesReferenceExactlyForEveryStepAndTokenCount) {
@@ -35,7 +35,7 @@ TEST(SigmaScheduleGolden, Ltx2MatchesReferenceExactlyForEveryStepAndTokenCount) 
       const auto key = "output.ltx2.steps" + std::to_string(steps) + ".tokens" + name;
       Ltx2ScheduleOptions options;
       options.tokens = tokens;
-      AVTRAIN_EXPECT_CLOSE(ltx2_sigmas(steps, options), golden.tensor(key), kExact, key);
+      AVTRAIN_EXPECT_CLOSE(ltx2_sigmas(steps, options), golden.tensor(key), kAsReference, key);
     }
   }
 }
@@ -46,11 +46,11 @@ TEST(SigmaScheduleGolden, Ltx2WithoutStretchAndWithOtherTerminalMatchReference) 
   Ltx2ScheduleOptions no_stretch;
   no_stretch.stretch = false;
   AVTRAIN_EXPECT_CLOSE(ltx2_sigmas(30, no_stretch), golden.tensor("output.ltx2_nostretch.steps30.tokens4096"),
-                       kExact, "ltx2_nostretch");
+                       kAsReference, "ltx2_nostretch");
   Ltx2ScheduleOptions terminal;
   terminal.terminal = 0.05;
   AVTRAIN_EXPECT_CLOSE(ltx2_sigmas(30, terminal),
-                       golden.tensor("output.ltx2_terminal0.05.steps30.tokens4096"), kExact,
+                       golden.tensor("output.ltx2_terminal0.05.steps30.tokens4096"), kAsReference,
                        "ltx2_terminal0.05");
 }
 
@@ -59,7 +59,7 @@ TEST(SigmaScheduleGolden, LinearQuadraticMatchesReference) {
   const GoldenFile golden(path);
   for (const int64_t steps : {1, 8, 30}) {
     const auto key = "output.linear_quadratic.steps" + std::to_string(steps);
-    AVTRAIN_EXPECT_CLOSE(linear_quadratic_sigmas(steps), golden.tensor(key), kExact, key);
+    AVTRAIN_EXPECT_CLOSE(linear_quadratic_sigmas(steps), golden.tensor(key), kAsReference, key);
   }
 }
 
@@ -68,15 +68,15 @@ TEST(SigmaScheduleGolden, BetaMatchesReference) {
   const GoldenFile golden(path);
   for (const int64_t steps : {8, 30}) {
     const auto key = "output.beta.steps" + std::to_string(steps);
-    AVTRAIN_EXPECT_CLOSE(beta_sigmas(steps), golden.tensor(key), kExact, key);
+    AVTRAIN_EXPECT_CLOSE(beta_sigmas(steps), golden.tensor(key), kAsReference, key);
   }
 }
 
 TEST(SigmaScheduleGolden, DistilledConstantsMatchReference) {
   AVTRAIN_REQUIRE_GOLDEN(path, "scheduler_sigmas.safetensors");
   const GoldenFile golden(path);
-  AVTRAIN_EXPECT_CLOSE(distilled_stage1_sigmas(), golden.tensor("output.distilled_stage1"), kExact, "stage1");
-  AVTRAIN_EXPECT_CLOSE(distilled_stage2_sigmas(), golden.tensor("output.distilled_stage2"), kExact, "stage2");
+  AVTRAIN_EXPECT_CLOSE(distilled_stage1_sigmas(), golden.tensor("output.distilled_stage1"), kAsReference, "stage1");
+  AVTRAIN_EXPECT_CLOSE(distilled_stage2_sigmas(), golden.tensor("output.distilled_stage2"), kAsReference, "stage2");
 }
 
 TEST(SigmaSchedule, Ltx2ValidationScheduleStartsAtOneEndsAtZeroAndReachesTerminal) {
