@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -41,6 +43,7 @@ struct Flags {
   int64_t layers = 48, video_heads = 32, video_head_dim = 128, audio_heads = 32, audio_head_dim = 64;
   int64_t latent_frames = 12, latent_h = 24, latent_w = 24, audio_tokens = 93, text_len = 1024, rank = 32;
   int64_t steps = 5, warmup = 2, threads = 0;
+  int64_t keep_attention = -1, kept_attention_min_keys = avtrain::models::kKeptAttentionMinKeys;
   std::string dtype = "bf16", device = "cuda", attention = "auto";
   bool grad_checkpointing = true;
 };
@@ -50,6 +53,7 @@ void usage() {
                "  [--audio-head-dim N] [--latent-frames N] [--latent-h N] [--latent-w N] [--audio-tokens N]\n"
                "  [--text-len N] [--rank N] [--steps N] [--warmup N] [--threads N] [--dtype bf16|fp32]\n"
                "  [--device cuda|cpu] [--grad-checkpointing 0|1] [--attention auto|flash|efficient|cudnn|math]\n"
+               "  [--keep-attention BLOCKS (-1: all, 0: none)] [--kept-attention-min-keys N]\n"
                "Sizes are per stream's target; as many reference tokens (timestep 0) are added to each.\n";
 }
 
@@ -60,7 +64,8 @@ Flags parse(int argc, char** argv) {
       {"--audio-heads", &f.audio_heads}, {"--audio-head-dim", &f.audio_head_dim},
       {"--latent-frames", &f.latent_frames}, {"--latent-h", &f.latent_h}, {"--latent-w", &f.latent_w},
       {"--audio-tokens", &f.audio_tokens}, {"--text-len", &f.text_len}, {"--rank", &f.rank},
-      {"--steps", &f.steps},             {"--warmup", &f.warmup},           {"--threads", &f.threads}};
+      {"--steps", &f.steps},             {"--warmup", &f.warmup},           {"--threads", &f.threads},
+      {"--keep-attention", &f.keep_attention}, {"--kept-attention-min-keys", &f.kept_attention_min_keys}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -148,6 +153,7 @@ int main(int argc, char** argv) {
     return 1 + torch::randn(shape, options) * 0.1;  // norm gains
   });
   model->set_gradient_checkpointing(f.grad_checkpointing);
+  model->set_kept_attention(f.keep_attention, f.kept_attention_min_keys);
 
   // LoRA adapters (DECISIONS.md §22 targets), fp32: A Kaiming-uniform, B small random, alpha = rank.
   std::vector<torch::Tensor> adapters;
@@ -188,10 +194,13 @@ int main(int argc, char** argv) {
   const auto video_target = torch::randn({1, tv, config.out_channels}, fp32);
   const auto audio_target = torch::randn({1, ta, config.audio_out_channels}, fp32);
 
-  std::printf("transformer_step: %s, LibTorch %s, %s %s, attention %s, grad checkpointing %s, %d thread(s), "
-              "allocator %s\n",
+  const std::string kept = !f.grad_checkpointing    ? "-"
+                           : f.keep_attention < 0   ? fmt::format("all blocks, >= {} keys", f.kept_attention_min_keys)
+                           : fmt::format("{} blocks, >= {} keys", f.keep_attention, f.kept_attention_min_keys);
+  std::printf("transformer_step: %s, LibTorch %s, %s %s, attention %s, grad checkpointing %s (kept attention: %s), "
+              "%d thread(s), allocator %s\n",
               config.summary().c_str(), TORCH_VERSION, f.device.c_str(), f.dtype.c_str(), f.attention.c_str(),
-              f.grad_checkpointing ? "on" : "off", torch::get_num_threads(),
+              f.grad_checkpointing ? "on" : "off", kept.c_str(), torch::get_num_threads(),
               runtime.allocator_tuned ? "tuned" : "glibc default");
   std::printf("tokens: video %lld (+%lld reference), audio %lld (+%lld reference), text %lld; LoRA rank %lld on "
               "%zu linears; model built in %.1f s\n",
@@ -201,6 +210,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> seconds;
   double loss_value = 0;
+  const auto kept_before = avtrain::models::kept_attention_counts();
   for (int64_t step = 0; step < f.warmup + f.steps; ++step) {
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
@@ -218,6 +228,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (step >= f.warmup) seconds.push_back(s);
   }
+  const auto kept_after = avtrain::models::kept_attention_counts();
+  const auto all_steps = static_cast<double>(std::max<int64_t>(f.warmup + f.steps, 1));
+  std::printf("kept attention per step: %.0f recorded, %.0f replayed\n",
+              static_cast<double>(kept_after.recorded - kept_before.recorded) / all_steps,
+              static_cast<double>(kept_after.replayed - kept_before.replayed) / all_steps);
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds.empty() ? 0.0 : seconds[seconds.size() / 2];
   const double forward_flop = 2 * forward_macs(config, 2.0 * tv, 2.0 * ta, static_cast<double>(f.text_len));

@@ -98,6 +98,7 @@ TrainResult Trainer::train(const TrainingData& data, core::Progress& progress) {
 
   model_->train();
   model_->set_gradient_checkpointing(options_.gradient_checkpointing);
+  model_->set_kept_attention(options_.kept_attention_blocks);
   for (int64_t step = done + 1; step <= options_.steps; ++step) {
     const auto start = Clock::now();
     const auto sample = data.get(order.index_at_step(step));

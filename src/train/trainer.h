@@ -39,6 +39,9 @@ struct TrainerOptions {
   double end_factor = 0.1;   // linear decay to end_factor x learning_rate over `steps`
   TrainingStepOptions step;  // d, S
   bool gradient_checkpointing = true;
+  // Blocks whose long attentions (the video self-attention) keep their outputs through the checkpoint's
+  // recompute instead of running again (-1: all, 0: none; TransformerModel::set_kept_attention).
+  int64_t kept_attention_blocks = -1;
   int64_t checkpoint_interval = 250;  // 0: only at the last step
   int64_t keep_checkpoints = 3;
   std::filesystem::path output_dir;  // checkpoints/, metrics.jsonl

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "models/layers/scaled_dot_product.h"
+
 namespace avtrain::models {
 namespace {
 
@@ -12,6 +14,8 @@ struct CheckpointState : torch::CustomClassHolder {
   CheckpointedFunction fn;
   std::vector<torch::Tensor> inputs;      // as given (their graph links stay with the Function's edges)
   std::vector<torch::Tensor> parameters;  // leaves read by fn
+  std::unique_ptr<AttentionTape> tape;    // kept attention outputs, or none
+  bool done = false;                      // the backward ran (and released all of the above)
 };
 
 class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
@@ -23,6 +27,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
     torch::autograd::variable_list outputs;
     {
       const torch::NoGradGuard no_grad;
+      std::optional<AttentionTapeScope> record;
+      if (state->tape) record.emplace(*state->tape, AttentionTapeScope::Mode::record);
       outputs = state->fn(state->inputs);
     }
     ctx->saved_data["state"] = c10::IValue::make_capsule(state);
@@ -33,12 +39,15 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
                                                  torch::autograd::variable_list grad_outputs) {
     const auto capsule = ctx->saved_data["state"].toCapsule();
     auto& state = *static_cast<CheckpointState*>(capsule.get());
+    TORCH_CHECK(!state.done, "a checkpointed function was back-propagated twice (retain_graph is not supported)");
     std::vector<torch::Tensor> detached;
     detached.reserve(state.inputs.size());
     for (const auto& input : state.inputs) detached.push_back(input.detach().requires_grad_(input.requires_grad()));
     torch::autograd::variable_list outputs;
     {
       const torch::AutoGradMode grad_mode(true);
+      std::optional<AttentionTapeScope> replay;
+      if (state.tape) replay.emplace(*state.tape, AttentionTapeScope::Mode::replay);
       outputs = state.fn(detached);
     }
     torch::autograd::variable_list roots, root_grads, wrt;
@@ -68,6 +77,12 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
                                                   /*create_graph=*/false, /*allow_unused=*/true);
       for (size_t j = 0; j < computed.size(); ++j) grads[static_cast<size_t>(1 + slot[j])] = computed[j];
     }
+    // The node lives as long as the whole graph: let go of the inputs and the tape now.
+    state.done = true;
+    state.fn = nullptr;
+    state.inputs.clear();
+    state.parameters.clear();
+    state.tape.reset();
     return grads;
   }
 };
@@ -75,8 +90,10 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 }  // namespace
 
 std::vector<torch::Tensor> checkpoint(const CheckpointedFunction& fn, const std::vector<torch::Tensor>& inputs,
-                                      const std::vector<torch::Tensor>& parameters) {
+                                      const std::vector<torch::Tensor>& parameters,
+                                      std::optional<int64_t> kept_attention_min_keys) {
   auto state = c10::make_intrusive<CheckpointState>();
+  if (kept_attention_min_keys) state->tape = std::make_unique<AttentionTape>(*kept_attention_min_keys);
   state->fn = fn;
   state->inputs = inputs;
   state->parameters = parameters;

@@ -388,7 +388,9 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
         if (run_a) out.push_back(ya);
         return out;
       };
-      const auto out = checkpoint(fn, inputs, parameters);
+      const bool keep = kept_attention_blocks_ < 0 || i < kept_attention_blocks_;
+      const auto out = checkpoint(fn, inputs, parameters,
+                                  keep ? std::optional<int64_t>(kept_attention_min_keys_) : std::nullopt);
       size_t next = 0;
       if (run_v) xv = out[next++];
       if (run_a) xa = out[next++];

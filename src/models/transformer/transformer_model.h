@@ -22,6 +22,7 @@
 
 #include "core/safetensors.h"
 #include "models/layers/linear.h"
+#include "models/layers/scaled_dot_product.h"
 #include "models/layers/weight_source.h"
 #include "models/transformer/adaln_single.h"
 #include "models/transformer/transformer_block.h"
@@ -92,6 +93,13 @@ class TransformerModelImpl : public torch::nn::Module {
   // Per-block activation checkpointing for training (gradients are the same with and without).
   void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
+  // With checkpointing, the first `blocks` blocks (-1: all) keep the outputs of their attentions with at least
+  // `min_keys` keys through the recompute (AttentionTape): one attention forward less per kept call, for one
+  // kept output each until the block's backward. 0 blocks: every attention runs again.
+  void set_kept_attention(int64_t blocks, int64_t min_keys = kKeptAttentionMinKeys) {
+    kept_attention_blocks_ = blocks;
+    kept_attention_min_keys_ = min_keys;
+  }
   // The compute dtype: the dtype of the weights.
   torch::ScalarType dtype() const;
   torch::Device device() const;
@@ -112,6 +120,7 @@ class TransformerModelImpl : public torch::nn::Module {
 
  private:
   bool gradient_checkpointing_ = false;
+  int64_t kept_attention_blocks_ = 0, kept_attention_min_keys_ = kKeptAttentionMinKeys;
 };
 TORCH_MODULE(TransformerModel);
 

@@ -8,10 +8,13 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
+#include "models/transformer/gradient_checkpoint.h"
 #include "models/transformer/patchify.h"
 #include "models/transformer/positions.h"
 #include "models/transformer/rope.h"
@@ -181,6 +184,62 @@ TEST(ScaledDotProduct, BackendChoiceNamesAnUnknownOrUnavailableBackend) {
 #endif
 }
 
+// Leaves with q/k/v's values that collect gradients.
+std::array<torch::Tensor, 3> leaves(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  return {q.detach().clone().requires_grad_(), k.detach().clone().requires_grad_(),
+          v.detach().clone().requires_grad_()};
+}
+
+TEST(ScaledDotProduct, KeptAttentionReplaysTheKernelsOutputWithItsGradients) {
+  torch::manual_seed(5);
+  const auto q = torch::randn({1, 2, 6, 8}), k = torch::randn({1, 2, 9, 8}), v = torch::randn({1, 2, 9, 8});
+  const auto grad = torch::randn({1, 2, 6, 8});
+  const auto short_k = torch::randn({1, 2, 4, 8}), short_v = torch::randn({1, 2, 4, 8});
+  const auto mask = torch::randn({1, 1, 6, 9});
+  // Two query rows per chunk of the plain path (LibTorch 1.13), whose backward then takes one at a time.
+  constexpr int64_t kTwoRows = 2 * 2 * 9 * 4;
+  // What the recompute would do: run the attention again and back-propagate through it.
+  auto [q0, k0, v0] = leaves(q, k, v);
+  const auto expected = scaled_dot_product(q0, k0, v0, {}, kTwoRows);
+  expected.backward(grad);
+
+  AttentionTape tape(/*min_keys=*/9);
+  const auto counts = kept_attention_counts();
+  torch::Tensor recorded;
+  {
+    const torch::NoGradGuard no_grad;
+    const AttentionTapeScope scope(tape, AttentionTapeScope::Mode::record);
+    recorded = scaled_dot_product(q, k, v, {}, kTwoRows);
+    scaled_dot_product(q, short_k, short_v);  // too few keys: not kept
+    scaled_dot_product(q, k, v, mask);        // masked: not kept
+  }
+  EXPECT_TRUE(torch::equal(recorded, expected.detach()));
+  EXPECT_EQ(kept_attention_counts().recorded, counts.recorded + 1);
+  // The output and one float32 log-sum-exp per query row and head.
+  EXPECT_EQ(tape.kept_bytes(), static_cast<int64_t>(recorded.nbytes()) + 2 * 6 * 4);
+
+  auto [q1, k1, v1] = leaves(q, k, v);
+  torch::Tensor replayed, masked;
+  {
+    const AttentionTapeScope scope(tape, AttentionTapeScope::Mode::replay);
+    replayed = scaled_dot_product(q1, k1, v1, {}, kTwoRows);
+    scaled_dot_product(q1, short_k, short_v);
+    masked = scaled_dot_product(q1, k1, v1, mask);  // runs as usual
+    EXPECT_THROW(scaled_dot_product(q1, k1, v1), c10::Error);  // one call more than the first run
+  }
+  EXPECT_EQ(kept_attention_counts().replayed, counts.replayed + 1);
+  EXPECT_TRUE(torch::equal(replayed.detach(), expected.detach()));
+  EXPECT_TRUE(torch::allclose(masked, scaled_dot_product(q, k, v, mask)));
+  replayed.backward(grad);
+  for (const auto& [got, want] : {std::pair{q1, q0}, {k1, k0}, {v1, v0}}) {
+    ASSERT_TRUE(got.grad().defined());
+    EXPECT_GT(want.grad().abs().max().item<float>(), 0.0f);
+    EXPECT_TRUE(torch::allclose(got.grad(), want.grad(), 1e-5, 1e-6)) << (got.grad() - want.grad()).abs().max();
+  }
+  tape.clear();
+  EXPECT_EQ(tape.kept_bytes(), 0);
+}
+
 // A tiny random model with LoRA adapters on the six attention modules' q/k/v/out.
 TransformerModel tiny_model_with_adapters(int64_t rank) {
   auto config = TransformerConfig::from_checkpoint(tiny_config());
@@ -243,6 +302,38 @@ TEST(GradientCheckpointing, AdapterGradientsEqualThePlainBackward) {
     EXPECT_GT(plain[i].abs().max().item<float>(), 0.0f) << i;
     EXPECT_TRUE(torch::allclose(checkpointed[i], plain[i], 1e-5, 1e-7)) << "gradient " << i;
   }
+}
+
+TEST(GradientCheckpointing, KeptAttentionGivesThePlainGradientsWithoutRunningAttentionAgain) {
+  auto model = tiny_model_with_adapters(4);
+  const auto plain = adapter_gradients(model, false);
+  // Every attention of the tiny inputs is unmasked: with min_keys 1, all six of each block are kept.
+  for (const int64_t blocks : {int64_t{-1}, int64_t{1}}) {
+    model->set_kept_attention(blocks, /*min_keys=*/1);
+    const auto before = kept_attention_counts();
+    const auto kept = adapter_gradients(model, true);
+    const auto after = kept_attention_counts();
+    const int64_t expected_calls = 6 * (blocks < 0 ? 2 : blocks);
+    EXPECT_EQ(after.recorded - before.recorded, expected_calls) << "blocks " << blocks;
+    EXPECT_EQ(after.replayed - before.replayed, expected_calls) << "blocks " << blocks;
+    ASSERT_EQ(kept.size(), plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(kept[i], plain[i], 1e-5, 1e-7))
+          << "gradient " << i << ", blocks " << blocks << ": " << (kept[i] - plain[i]).abs().max();
+    }
+  }
+  model->set_kept_attention(0);
+  const auto before = kept_attention_counts();
+  adapter_gradients(model, true);
+  EXPECT_EQ(kept_attention_counts().recorded, before.recorded);
+}
+
+TEST(GradientCheckpointing, ASecondBackwardThroughTheSameGraphIsRefused) {
+  const auto x = torch::randn({3, 4}).requires_grad_();
+  const auto out = checkpoint([](const std::vector<torch::Tensor>& in) { return std::vector{in[0].sin()}; }, {x}, {});
+  out[0].sum().backward({}, /*retain_graph=*/true);
+  EXPECT_TRUE(torch::allclose(x.grad(), x.detach().cos()));
+  EXPECT_THROW(out[0].sum().backward(), c10::Error);
 }
 
 TEST(GradientCheckpointing, ForwardOutputIsUnchanged) {
