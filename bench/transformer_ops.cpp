@@ -168,7 +168,14 @@ int main(int argc, char** argv) {
   };
 
   const auto x = leaf({1, n, dim});
-  const auto scale = constant({1, n, dim}), shift = constant({1, n, dim}), gate = constant({1, n, dim});
+  // A training sample's modulation: target tokens at sigma, then reference tokens at 0 (two runs), applied
+  // by runs as the model does, and gathered per token as it does with many runs.
+  const auto table = constant({9, dim});
+  const auto index = torch::cat({torch::zeros({1, n / 2}, torch::kLong), torch::ones({1, n - n / 2}, torch::kLong)}, 1);
+  const auto by_runs = avtrain::models::table_rows(
+      table, avtrain::models::TokenModulation::from_index(constant({2, 9 * dim}), index.to(device)));
+  auto gathered = by_runs;
+  gathered.runs.clear();
   const auto update = leaf({1, n, dim});
   avtrain::models::Linear plain(weights.at("plain"), dim, dim);
   auto adapted = with_adapter(avtrain::models::Linear(weights.at("adapted"), dim, dim));
@@ -185,10 +192,13 @@ int main(int argc, char** argv) {
       {"ffn D->4D->D (gelu tanh)", [&] { return ff(x); }, {x}, 2.0 * 8 * n * dim * dim, 2},
       {"rms_norm", [&] { return avtrain::models::rms_norm(x, eps); }, {x}, 0, 0, 2 * bytes},
       {"q/k norm (weighted rms_norm)", [&] { return q_norm(x); }, {x}, 0, 0, 2 * bytes},
-      {"modulate (per-token scale, shift)", [&] { return avtrain::models::modulate(x, scale, shift, eps); },
-       {x}, 0, 0, 4 * bytes},
-      {"gated residual (per-token gate)", [&] { return avtrain::models::add_gated(x, update, gate); },
-       {x, update}, 0, 0, 4 * bytes},
+      {"modulate (2 runs)", [&] { return avtrain::models::modulate(x, by_runs, 1, 0, eps); }, {x}, 0, 0, 2 * bytes},
+      {"modulate (gathered per token)", [&] { return avtrain::models::modulate(x, gathered, 1, 0, eps); }, {x}, 0,
+       0, 4 * bytes},
+      {"gated residual (2 runs)", [&] { return avtrain::models::add_gated(x, update, by_runs, 2); }, {x, update}, 0,
+       0, 3 * bytes},
+      {"gated residual (gathered)", [&] { return avtrain::models::add_gated(x, update, gathered, 2); }, {x, update},
+       0, 0, 4 * bytes},
       {"rope on q", [&] { return avtrain::models::apply_rope(q, rope); }, {q}, 0, 0, 3 * bytes},
   };
   for (const auto& backend : split(f.attention, ',')) {

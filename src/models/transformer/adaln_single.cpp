@@ -34,19 +34,22 @@ AdaLnSingleImpl::AdaLnSingleImpl(const WeightSource& w, int64_t dim_, int64_t co
   linear = register_module("linear", Linear(w.at("linear"), dim, coefficient * dim));
 }
 
-AdaLnOutput AdaLnSingleImpl::forward(const torch::Tensor& timestep, torch::ScalarType dtype) {
+AdaLnRows AdaLnSingleImpl::distinct(const torch::Tensor& timestep, torch::ScalarType dtype) {
   const auto flat = timestep.to(torch::kFloat32).flatten();
   const auto [values, inverse] = at::_unique(flat, /*sorted=*/true, /*return_inverse=*/true);
   const auto e = timestep_sinusoid(values).to(dtype);  // rounded once before linear_1 (§12.1)
   const auto embedded = emb->timestep_embedder(e);
-  const auto modulation = linear(torch::silu(embedded));
-  const auto shape = timestep.sizes().vec();
-  auto gather = [&](const torch::Tensor& rows) {
-    auto out_shape = shape;
-    out_shape.push_back(rows.size(-1));
-    return rows.index_select(0, inverse).view(out_shape);
+  return {linear(torch::silu(embedded)), embedded, inverse.view(timestep.sizes())};
+}
+
+AdaLnOutput AdaLnSingleImpl::forward(const torch::Tensor& timestep, torch::ScalarType dtype) {
+  const auto rows = distinct(timestep, dtype);
+  const auto gather = [&](const torch::Tensor& r) {
+    auto shape = timestep.sizes().vec();
+    shape.push_back(r.size(-1));
+    return r.index_select(0, rows.index.flatten()).view(shape);
   };
-  return {gather(modulation), gather(embedded)};
+  return {gather(rows.modulation), gather(rows.embedded)};
 }
 
 }  // namespace avtrain::models

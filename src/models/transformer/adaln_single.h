@@ -41,6 +41,13 @@ struct AdaLnOutput {
   torch::Tensor embedded;    // [B, N, D], the "embedded timestep"
 };
 
+// The same per distinct timestep value: row index[b, n] is timestep[b, n]'s.
+struct AdaLnRows {
+  torch::Tensor modulation;  // [U, k*D]
+  torch::Tensor embedded;    // [U, D]
+  torch::Tensor index;       // [B, N] int64
+};
+
 // AdaLN-single with width D and k parameters (§5.2).
 class AdaLnSingleImpl : public torch::nn::Module {
  public:
@@ -49,6 +56,8 @@ class AdaLnSingleImpl : public torch::nn::Module {
   // per distinct value and is gathered back (transformer.md §12.4: identical math, far less work when
   // most tokens share the step's sigma).
   AdaLnOutput forward(const torch::Tensor& timestep, torch::ScalarType dtype);
+  // The rows before they are gathered per token.
+  AdaLnRows distinct(const torch::Tensor& timestep, torch::ScalarType dtype);
 
   int64_t dim, coefficient;
   TimestepEmbeddings emb{nullptr};

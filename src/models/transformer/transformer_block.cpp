@@ -15,8 +15,9 @@ torch::Tensor per_sample(const torch::Tensor& keep, const torch::Tensor& like) {
 }  // namespace
 
 std::vector<torch::Tensor*> StreamInputs::tensors() {
-  return {&timestep_mod, &prompt_mod, &context, &context_mask, &rope.cos, &rope.sin, &rope.signed_sin,
-          &self_mask, &cross_rope.cos, &cross_rope.sin, &cross_rope.signed_sin, &cross_mod, &cross_gate};
+  return {&timestep_mod.rows, &prompt_mod,     &context,       &context_mask,          &rope.cos,
+          &rope.sin,          &rope.signed_sin, &self_mask,     &cross_rope.cos,        &cross_rope.sin,
+          &cross_rope.signed_sin, &cross_mod.rows, &cross_gate};
 }
 
 TransformerBlockImpl::TransformerBlockImpl(const WeightSource& w, const TransformerConfig& c) : config(c) {
@@ -70,22 +71,22 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
                                                                       const BlockPerturbation& p) {
   const double eps = config.norm_eps;
   auto xv = xv_in, xa = xa_in;
-  torch::Tensor vrow, arow;  // [B, T, k, D]: VROW(p) = vrow.select(2, p)
+  ModulationRows vrow, arow;  // VROW(p), ARROW(p)
   // ---- self-attention + text cross-attention, one stream at a time
   const auto self_and_text = [&](torch::Tensor& x, const StreamInputs& s, Attention& self_attention,
                                  Attention& text_attention, const torch::Tensor& table,
                                  const torch::Tensor& prompt_table, const ValuePassThrough& pass_through) {
-    const auto rows = table_rows(table, s.timestep_mod);
-    const auto row = [&](int64_t i) { return rows.select(2, i); };
-    x = add_gated(x, self_attention(modulate(x, row(1), row(0), eps), torch::Tensor(), s.self_mask, &s.rope, nullptr,
+    auto rows = table_rows(table, s.timestep_mod);
+    x = add_gated(x, self_attention(modulate(x, rows, 1, 0, eps), torch::Tensor(), s.self_mask, &s.rope, nullptr,
                                     pass_through),
-                  row(2));
+                  rows, 2);
     if (config.cross_attention_adaln) {
-      const auto q_in = modulate(x, row(7), row(6), eps);
-      const auto prompt = table_rows(prompt_table, s.prompt_mod);  // [B, 1, 2, D]
+      const auto q_in = modulate(x, rows, 7, 6, eps);
+      // [B, 1, 2, D]: one prompt row pair per sample
+      const auto prompt = prompt_table + s.prompt_mod.unflatten(-1, {prompt_table.size(0), prompt_table.size(1)});
       // The context itself is not normalized here (§6.2).
       const auto kv_in = torch::addcmul(prompt.select(2, 0), s.context, 1 + prompt.select(2, 1));
-      x = add_gated(x, text_attention(q_in, kv_in, s.context_mask), row(8));
+      x = add_gated(x, text_attention(q_in, kv_in, s.context_mask), rows, 8);
     } else {
       x = x + text_attention(rms_norm(x, eps), s.context, s.context_mask);
     }
@@ -103,18 +104,18 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
   if (run_a2v || run_v2a) {
     const auto v0 = xv, a0 = xa;
     // Scale before shift in these tables, unlike the main table (§5.4).
-    const auto vx = table_rows(scale_shift_table_a2v_ca_video.narrow(0, 0, 4), v.cross_mod);  // [B, Tv, 4, Dv]
-    const auto ax = table_rows(scale_shift_table_a2v_ca_audio.narrow(0, 0, 4), a.cross_mod);  // [B, Ta, 4, Da]
+    const auto vx = table_rows(scale_shift_table_a2v_ca_video.narrow(0, 0, 4), v.cross_mod);
+    const auto ax = table_rows(scale_shift_table_a2v_ca_audio.narrow(0, 0, 4), a.cross_mod);
     if (run_a2v) {
-      const auto q = modulate(v0, vx.select(2, 0), vx.select(2, 1), eps);
-      const auto kv = modulate(a0, ax.select(2, 0), ax.select(2, 1), eps);
+      const auto q = modulate(v0, vx, 0, 1, eps);
+      const auto kv = modulate(a0, ax, 0, 1, eps);
       auto gate = scale_shift_table_a2v_ca_video[4] + v.cross_gate;  // [B, 1, Dv]
       if (p.keep_a2v.defined()) gate = gate * per_sample(p.keep_a2v, gate);  // keep is 0 or 1: exact
       xv = add_gated(xv, audio_to_video_attn(q, kv, torch::Tensor(), &v.cross_rope, &a.cross_rope), gate);
     }
     if (run_v2a) {
-      const auto q = modulate(a0, ax.select(2, 2), ax.select(2, 3), eps);
-      const auto kv = modulate(v0, vx.select(2, 2), vx.select(2, 3), eps);
+      const auto q = modulate(a0, ax, 2, 3, eps);
+      const auto kv = modulate(v0, vx, 2, 3, eps);
       auto gate = scale_shift_table_a2v_ca_audio[4] + a.cross_gate;  // [B, 1, Da]
       if (p.keep_v2a.defined()) gate = gate * per_sample(p.keep_v2a, gate);
       xa = add_gated(xa, video_to_audio_attn(q, kv, torch::Tensor(), &a.cross_rope, &v.cross_rope), gate);
@@ -122,14 +123,8 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
   }
 
   // ---- feed-forwards
-  if (v.run) {
-    const auto row = [&](int64_t i) { return vrow.select(2, i); };
-    xv = add_gated(xv, ff(modulate(xv, row(4), row(3), eps)), row(5));
-  }
-  if (a.run) {
-    const auto row = [&](int64_t i) { return arow.select(2, i); };
-    xa = add_gated(xa, audio_ff(modulate(xa, row(4), row(3), eps)), row(5));
-  }
+  if (v.run) xv = add_gated(xv, ff(modulate(xv, vrow, 4, 3, eps)), vrow, 5);
+  if (a.run) xa = add_gated(xa, audio_ff(modulate(xa, arow, 4, 3, eps)), arow, 5);
   return {xv, xa};
 }
 

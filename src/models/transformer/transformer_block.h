@@ -12,6 +12,7 @@
 
 #include "models/layers/weight_source.h"
 #include "models/transformer/attention.h"
+#include "models/transformer/modulation.h"
 #include "models/transformer/rope.h"
 #include "models/transformer/transformer_config.h"
 
@@ -22,14 +23,14 @@ namespace avtrain::models {
 struct StreamInputs {
   bool present = false;        // passed with T > 0 (then it also serves as K/V for the other stream)
   bool run = false;            // present and enabled: this stream is updated
-  torch::Tensor timestep_mod;  // [B, T, k*D] adaln_single(1000 t)
+  TokenModulation timestep_mod;  // [B, T, k*D] adaln_single(1000 t), per distinct timestep
   torch::Tensor prompt_mod;    // [B, 1, 2D] prompt_adaln_single(1000 sigma) (cross_attention_adaln)
   torch::Tensor context;       // [B, L, D]
   torch::Tensor context_mask;  // additive [B, 1, 1, L]
   Rope rope;                   // self-attention tables
   torch::Tensor self_mask;     // additive [B, 1, T, T] (attention-strength log bias)
   Rope cross_rope;             // AV cross-attention tables (time axis only)
-  torch::Tensor cross_mod;     // [B, T, 4D] AV scale/shift AdaLN
+  TokenModulation cross_mod;     // [B, T, 4D] AV scale/shift AdaLN, per distinct timestep
   torch::Tensor cross_gate;    // [B, 1, D] AV gate AdaLN (the other stream's sigma)
 
   // Every tensor field, for gradient checkpointing's substitution.

@@ -278,11 +278,11 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
     x = s.patchify(latent.to(device, dtype));
     record(n + ".x_proj", x);
     const auto t = per_token(m.timesteps.to(device), batch, tokens, s.name) * c.timestep_scale;
-    auto [mod, emb] = s.adaln(t, dtype);
-    in.timestep_mod = mod;
-    embedded = emb;
-    record(n + ".timestep_adaln", mod);
-    record(n + ".embedded_timestep", emb);
+    auto adaln = s.adaln->distinct(t, dtype);
+    in.timestep_mod = TokenModulation::from_index(adaln.modulation, adaln.index);
+    embedded = in.timestep_mod.with_rows(adaln.embedded).per_token();  // for the output head
+    if (trace) record(n + ".timestep_adaln", in.timestep_mod.per_token());
+    record(n + ".embedded_timestep", embedded);
     if (trace) record(n + ".timestep_sinusoid", timestep_sinusoid(t.flatten()));
     const auto sigma = m.sigma.to(device, torch::kFloat32).view({batch, 1});
     if (c.prompt_adaln) {
@@ -308,8 +308,8 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
           {c.audio_cross_attention_dim, s.heads, {cross_max}, c.rope_theta, c.double_precision_rope}, dtype);
       record(n + ".cross_pe_cos", in.cross_rope.cos);
       record(n + ".cross_pe_sin", in.cross_rope.sin);
-      in.cross_mod = s.cross_scale_shift(t, dtype).modulation;
-      record(n + ".cross_scale_shift_timestep", in.cross_mod);
+      in.cross_mod = in.timestep_mod.with_rows(s.cross_scale_shift->distinct(t, dtype).modulation);
+      if (trace) record(n + ".cross_scale_shift_timestep", in.cross_mod.per_token());
       // The gate of the update applied to this stream uses the OTHER stream's sigma (§5.3, DECISIONS §2).
       const auto other_sigma = other->sigma.to(device, torch::kFloat32).view({batch, 1});
       in.cross_gate =

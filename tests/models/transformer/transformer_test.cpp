@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "models/layers/rms_norm.h"
 #include "models/transformer/gradient_checkpoint.h"
+#include "models/transformer/modulation.h"
 #include "models/transformer/patchify.h"
 #include "models/transformer/positions.h"
 #include "models/transformer/rope.h"
@@ -182,6 +184,62 @@ TEST(ScaledDotProduct, BackendChoiceNamesAnUnknownOrUnavailableBackend) {
   EXPECT_TRUE(torch::allclose(scaled_dot_product(q, k, v), scaled_dot_product_plain(q, k, v, {}, 1 << 20), 1e-5, 1e-6));
   EXPECT_EQ(message("auto"), "");
 #endif
+}
+
+TEST(TokenModulation, FindsTheRunsOfEachSampleAndGivesUpOnTooMany) {
+  const auto index = torch::tensor({0, 0, 1, 1, 1, 2, 2, 2, 0, 0}, torch::kLong).view({2, 5});
+  const auto m = TokenModulation::from_index(torch::zeros({3, 4}), index);
+  ASSERT_EQ(m.runs.size(), 4u);
+  const std::vector<std::array<int64_t, 4>> expected = {{0, 0, 2, 0}, {0, 2, 3, 1}, {1, 0, 3, 2}, {1, 3, 2, 0}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& r = m.runs[i];
+    EXPECT_EQ((std::array<int64_t, 4>{r.sample, r.start, r.length, r.row}), expected[i]) << "run " << i;
+  }
+  const auto alternating = torch::arange(2 * kMaxTokenRunsPerSample + 2).remainder(2).view({1, -1});
+  EXPECT_TRUE(TokenModulation::from_index(torch::zeros({2, 4}), alternating).runs.empty());
+  const auto at_limit = torch::arange(kMaxTokenRunsPerSample).view({1, -1});
+  EXPECT_EQ(TokenModulation::from_index(torch::zeros({16, 4}), at_limit).runs.size(),
+            static_cast<size_t>(kMaxTokenRunsPerSample));
+}
+
+// modulate and add_gated by runs give the per-token formula's bits, forward and backward, in bf16.
+TEST(TokenModulation, RunsGiveTheGatheredResultBitForBit) {
+  torch::manual_seed(8);
+  const int64_t dim = 16, k = 9;
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  const auto table = torch::randn({k, dim}, bf16);
+  const auto rows = torch::randn({3, k * dim}, bf16);
+  const auto index = torch::tensor({2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 0, 0}, torch::kLong).view({2, 6});
+  const auto by_runs = TokenModulation::from_index(rows, index);
+  ASSERT_EQ(by_runs.runs.size(), 4u);
+  const auto gathered = by_runs.with_rows(rows);
+  TokenModulation per_token_only = gathered;
+  per_token_only.runs.clear();
+  const auto x0 = torch::randn({2, 6, dim}, bf16), update0 = torch::randn({2, 6, dim}, bf16);
+  const auto grad = torch::randn({2, 6, dim}, bf16);
+
+  // The reference's layout: a [B, T, k, D] table, then rms(x) * (1 + scale) + shift and x + y * gate.
+  const auto full = table + per_token_only.per_token().unflatten(-1, {k, dim});
+  const auto run = [&](const TokenModulation& m, bool formula) {
+    const auto x = x0.clone().requires_grad_(), update = update0.clone().requires_grad_();
+    torch::Tensor out;
+    if (formula) {
+      const auto modulated = torch::addcmul(full.select(2, 6), rms_norm(x, 1e-6), 1 + full.select(2, 7));
+      out = torch::addcmul(x, update * modulated, full.select(2, 8));
+    } else {
+      const auto m_rows = table_rows(table, m);
+      out = add_gated(x, update * modulate(x, m_rows, 7, 6, 1e-6), m_rows, 8);
+    }
+    out.backward(grad);
+    return std::array<torch::Tensor, 3>{out.detach(), x.grad(), update.grad()};
+  };
+  const auto reference = run(per_token_only, true);
+  for (const auto* m : std::initializer_list<const TokenModulation*>{&by_runs, &per_token_only}) {
+    const auto got = run(*m, false);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::equal(got[i], reference[i])) << (m == &by_runs ? "runs" : "gathered") << ", tensor " << i;
+    }
+  }
 }
 
 // Leaves with q/k/v's values that collect gradients.
