@@ -1,7 +1,7 @@
 // Full LoRA training steps of the LTX-2.3 audio-video transformer with random weights: forward, MSE on the
-// target tokens of both streams, backward, AdamW on the adapters (to_q/to_k/to_v/to_out.0 of all six
-// attention modules). Target tokens plus as many reference tokens at timestep 0 in both streams, as the
-// IC-LoRA trainer feeds them. Prints the median seconds per step, the achieved TFLOP/s by the FLOP count
+// target tokens of both streams, backward, gradient clipping and AdamW on the adapters (to_q/to_k/to_v/to_out.0
+// of all six attention modules), as the trainer steps them. Target tokens plus as many reference tokens at
+// timestep 0 in both streams, as the IC-LoRA trainer feeds them. Prints the median seconds per step, the achieved TFLOP/s by the FLOP count
 // of transformer.md §11 (training = 3 forwards, 4 with checkpointing) and the peak memory.
 //
 // Defaults: the full 48-layer model at 768x768x89 (12x24x24 latent) with a d = 1 reference, bf16 on CUDA.
@@ -30,6 +30,7 @@
 #include "models/transformer/positions.h"
 #include "models/layers/scaled_dot_product.h"
 #include "models/transformer/transformer_model.h"
+#include "train/optimizer.h"
 
 namespace {
 
@@ -170,7 +171,9 @@ int main(int argc, char** argv) {
     adapters.push_back(linear->lora_A);
     adapters.push_back(linear->lora_B);
   }
-  torch::optim::AdamW optimizer(adapters, torch::optim::AdamWOptions(1e-4).weight_decay(0.01));
+  // The trainer's optimizer step: AdamW (lr 2e-4, weight decay 0.01) after clipping the gradient norm at 1.
+  const avtrain::train::AdamWSettings adamw;
+  const auto optimizer = avtrain::train::make_adamw(adapters, adamw);
   synchronize(device);
   const double build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count();
@@ -214,12 +217,13 @@ int main(int argc, char** argv) {
   for (int64_t step = 0; step < f.warmup + f.steps; ++step) {
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
-    optimizer.zero_grad();
+    avtrain::train::clear_gradients(*optimizer);
     const auto out = model->forward(video, audio);
     const auto loss = torch::mse_loss(out.video.narrow(1, 0, tv).to(torch::kFloat32), video_target) +
                       torch::mse_loss(out.audio.narrow(1, 0, ta).to(torch::kFloat32), audio_target);
     loss.backward();
-    optimizer.step();
+    avtrain::train::clip_grad_norm(adapters, adamw.max_grad_norm);
+    avtrain::train::adamw_step(*optimizer);
     loss_value = loss.item<double>();
     synchronize(device);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

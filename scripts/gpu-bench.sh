@@ -15,7 +15,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 stamp build
 start=$(date +%s)
-scripts/gpu-build.sh bench_transformer_step bench_transformer_ops >"$out_dir/gpu-build.log" 2>&1 \
+scripts/gpu-build.sh bench_transformer_step bench_transformer_ops bench_optimizer_step >"$out_dir/gpu-build.log" 2>&1 \
   || { tail -40 "$out_dir/gpu-build.log"; exit 1; }
 echo "built in $(( $(date +%s) - start )) s"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader || true
@@ -23,6 +23,8 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader || 
 ops_and_8_layers() {
   stamp ops
   ./build-cuda/bench/bench_transformer_ops --attention auto,flash,efficient,cudnn --reps 5
+  stamp "optimizer step (2,304 adapter tensors)"
+  ./build-cuda/bench/bench_optimizer_step
   stamp "8 layers: attention backend x kept attention (all blocks, none)"
   for backend in auto cudnn; do
     for keep in -1 0; do

@@ -7,6 +7,9 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace avtrain::train {
@@ -23,6 +26,31 @@ struct AdamWSettings {
 // AdamW over the trainable tensors (the LoRA A/B matrices), one parameter group.
 std::unique_ptr<torch::optim::AdamW> make_adamw(std::vector<torch::Tensor> parameters,
                                                 const AdamWSettings& settings);
+
+// One step of `optimizer`: torch::optim::AdamW::step's math, in its order, on the optimizer's own state (so
+// that it saves and restores as before), over all parameters at once with multi-tensor (_foreach) kernels:
+// about ten kernel launches per step instead of ten per tensor (2,304 adapter tensors at full size). On the
+// CPU the result is bit for bit AdamW::step's; CUDA's multi-tensor kernels may round the last bit otherwise.
+// Parameters without a gradient are skipped, as AdamW::step skips them.
+void adamw_step(torch::optim::AdamW& optimizer);
+
+// Drops every parameter's gradient (LibTorch 2's zero_grad(set_to_none): nothing to launch).
+void clear_gradients(torch::optim::Optimizer& optimizer);
+
+// The key of a parameter in torch::optim::Optimizer::state(): its TensorImpl's address, as text on LibTorch
+// 1.x. A template, so that only the branch of this LibTorch is compiled.
+using OptimizerStateKey = std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+template <typename Key = OptimizerStateKey>
+Key optimizer_state_key(const torch::Tensor& parameter) {
+  void* address = parameter.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << address;
+    return text.str();
+  } else {
+    return address;
+  }
+}
 
 // Sets the learning rate of every parameter group (once per step, from LinearLrSchedule::at_step).
 void set_learning_rate(torch::optim::Optimizer& optimizer, double learning_rate);

@@ -123,8 +123,8 @@ TrainResult Trainer::train(const TrainingData& data, core::Progress& progress) {
     }
     const double learning_rate = schedule.at_step(step);
     set_learning_rate(*optimizer_, learning_rate);
-    optimizer_->step();
-    optimizer_->zero_grad();
+    adamw_step(*optimizer_);
+    clear_gradients(*optimizer_);
     if (device.is_cuda()) torch::cuda::synchronize();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 

@@ -9,15 +9,14 @@
 #include <charconv>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tensor_io.h"
+#include "train/optimizer.h"
 
 namespace avtrain::train {
 namespace {
@@ -47,20 +46,6 @@ std::optional<int64_t> step_of(const std::string& name) {
 // The optimizer's per-parameter state is keyed by the TensorImpl address: as text on LibTorch 1.x
 // (c10::guts::to_string, an ostream of the pointer), as the pointer itself on 2.x. The key type is read
 // off the map rather than off TORCH_VERSION, so that whichever release made the change needs no table.
-using StateKey = std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-
-template <typename Key = StateKey>  // a template, so that only the branch of this LibTorch is compiled
-Key state_key(const torch::Tensor& parameter) {
-  void* address = parameter.unsafeGetTensorImpl();
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << address;
-    return text.str();
-  } else {
-    return address;
-  }
-}
-
 int64_t integer(const core::Metadata& metadata, const std::string& key, const fs::path& file) {
   const auto found = metadata.find(key);
   int64_t value = 0;
@@ -97,7 +82,7 @@ CheckpointInfo CheckpointStore::save(int64_t step, const LoraSet& lora, const to
   const auto parameters = lora.parameters();
   const auto& states = optimizer.state();
   for (size_t i = 0; i < parameters.size(); ++i) {
-    const auto found = states.find(state_key(parameters[i]));
+    const auto found = states.find(optimizer_state_key(parameters[i]));
     int64_t adam_step = 0;
     if (found != states.end()) {
       const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
@@ -198,13 +183,13 @@ int64_t CheckpointStore::restore(const CheckpointInfo& checkpoint, LoraSet& lora
   auto& states = optimizer.state();
   for (size_t i = 0; i < parameters.size(); ++i) {
     const auto adam_step = adam_steps[i].get<int64_t>();
-    states.erase(state_key(parameters[i]));
+    states.erase(optimizer_state_key(parameters[i]));
     if (adam_step == 0) continue;  // the parameter was never stepped
     auto state = std::make_unique<torch::optim::AdamWParamState>();
     state->step(adam_step);
     state->exp_avg(tensor(fmt::format("adamw.{}.exp_avg", i)).to(parameters[i].options()).clone());
     state->exp_avg_sq(tensor(fmt::format("adamw.{}.exp_avg_sq", i)).to(parameters[i].options()).clone());
-    states[state_key(parameters[i])] = std::move(state);
+    states[optimizer_state_key(parameters[i])] = std::move(state);
   }
   generator.set_state(tensor(kRngKey).clone());
   return integer(metadata, kStepKey, checkpoint.state_file);

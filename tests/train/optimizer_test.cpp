@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <vector>
 
 #include "train/lr_schedule.h"
 
@@ -36,11 +37,51 @@ TEST(AdamW, UsesDecision22SettingsAndDecoupledWeightDecay) {
   auto w = torch::full({1}, 2.0, torch::requires_grad());
   auto optimizer = make_adamw({w}, settings);
   w.mutable_grad() = torch::full({1}, 0.5);
-  optimizer->step();
+  adamw_step(*optimizer);
   // First AdamW step: w (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps), m_hat = g, v_hat = g^2.
   const double lr = 2e-4;
   const double expected = 2.0 * (1 - lr * 0.01) - lr * 0.5 / (0.5 + 1e-8);
   EXPECT_NEAR(w.item<double>(), expected, 1e-7);
+}
+
+// The multi-tensor step is AdamW::step bit for bit on the CPU, on the optimizer's own state, over steps where
+// a parameter has no gradient (it is skipped and its step count falls behind) and with two learning rates.
+TEST(AdamW, TheMultiTensorStepIsAdamWStepBitForBit) {
+  torch::manual_seed(4);
+  std::vector<torch::Tensor> ours, theirs;
+  for (const auto& shape : {std::vector<int64_t>{8, 16}, {16, 8}, {5}}) {
+    ours.push_back(torch::randn(shape).requires_grad_());
+    theirs.push_back(ours.back().detach().clone().requires_grad_());
+  }
+  auto ours_optimizer = make_adamw(ours, {}), theirs_optimizer = make_adamw(theirs, {});
+  for (int step = 1; step <= 4; ++step) {
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const bool skipped = step == 2 && i == 1;
+      const auto grad = torch::randn(ours[i].sizes());
+      ours[i].mutable_grad() = skipped ? torch::Tensor() : grad.clone();
+      theirs[i].mutable_grad() = skipped ? torch::Tensor() : grad.clone();
+    }
+    const double lr = step <= 2 ? 2e-4 : 1e-3;
+    set_learning_rate(*ours_optimizer, lr);
+    set_learning_rate(*theirs_optimizer, lr);
+    adamw_step(*ours_optimizer);
+    theirs_optimizer->step();
+    for (size_t i = 0; i < ours.size(); ++i) {
+      EXPECT_TRUE(torch::equal(ours[i], theirs[i])) << "step " << step << ", tensor " << i;
+    }
+  }
+  for (size_t i = 0; i < ours.size(); ++i) {
+    const auto& mine = static_cast<const torch::optim::AdamWParamState&>(
+        *ours_optimizer->state().at(optimizer_state_key(ours[i])));
+    const auto& reference = static_cast<const torch::optim::AdamWParamState&>(
+        *theirs_optimizer->state().at(optimizer_state_key(theirs[i])));
+    EXPECT_EQ(mine.step(), i == 1 ? 3 : 4);
+    EXPECT_EQ(mine.step(), reference.step());
+    EXPECT_TRUE(torch::equal(mine.exp_avg(), reference.exp_avg())) << i;
+    EXPECT_TRUE(torch::equal(mine.exp_avg_sq(), reference.exp_avg_sq())) << i;
+  }
+  clear_gradients(*ours_optimizer);
+  for (const auto& p : ours) EXPECT_FALSE(p.grad().defined());
 }
 
 TEST(AdamW, LearningRateFollowsTheSchedule) {

@@ -147,7 +147,10 @@ c10::intrusive_ptr<Entry> kept_forward(const torch::Tensor& q, const torch::Tens
     e->philox_seed = std::get<6>(result);
     e->philox_offset = std::get<7>(result);
   };
-  switch (static_cast<at::SDPBackend>(at::_fused_sdp_choice(q, k, v))) {
+  // The kernel LibTorch would pick for this call with a graph: some kernels' backward rules out inputs their
+  // forward takes, so the choice sees inputs that need gradients (aliases; the first run has none).
+  const auto trainable = [](const torch::Tensor& t) { return t.detach().requires_grad_(); };
+  switch (static_cast<at::SDPBackend>(at::_fused_sdp_choice(trainable(q), trainable(k), trainable(v)))) {
     case at::SDPBackend::flash_attention:
       if (q.device().is_cpu()) {
         e->kernel = Kernel::cpu_flash;
