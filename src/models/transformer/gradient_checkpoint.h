@@ -15,10 +15,11 @@ namespace avtrain::models {
 using CheckpointedFunction = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& inputs)>;
 
 // Runs `fn(inputs)` keeping none of its activations, except, with `kept_attention_min_keys`, the outputs of its
-// attention calls with at least that many keys and no mask (AttentionTape): the recompute then skips them. Gradients flow to every tensor of `inputs` that
-// requires grad and to every tensor of `parameters` (leaves `fn` reads directly, e.g. LoRA adapters).
-// `fn` must be deterministic and may read other tensors that need no gradient. All tensors must be
-// defined; each output must be a new tensor (not one of `inputs`).
+// attention calls with at least that many keys and no mask (AttentionTape): the recompute then skips them.
+// Gradients flow to every tensor of `inputs` that requires grad and to every tensor of `parameters` (leaves
+// `fn` reads directly, e.g. LoRA adapters). `fn` must be deterministic and may read other tensors that need no
+// gradient. All tensors must be defined; each output must be a new tensor (not one of `inputs`). One backward
+// only: it releases what it kept.
 std::vector<torch::Tensor> checkpoint(const CheckpointedFunction& fn, const std::vector<torch::Tensor>& inputs,
                                       const std::vector<torch::Tensor>& parameters,
                                       std::optional<int64_t> kept_attention_min_keys = std::nullopt);
