@@ -19,7 +19,6 @@
 
 #include "bench_device.h"
 #include "bench_flags.h"
-#include "core/runtime.h"
 #include "train/optimizer.h"
 
 namespace {
@@ -31,20 +30,36 @@ struct Flags {
   std::string device = "cuda";
 };
 
+void usage() {
+  std::cerr << "bench_optimizer_step [--tensors N] [--rows N] [--cols N] [--steps N] [--device cuda|cpu] "
+               "[--threads N]\n";
+}
+
 Flags parse(int argc, char** argv) {
   Flags f;
   std::map<std::string, int64_t*> ints = {{"--tensors", &f.tensors}, {"--rows", &f.rows},   {"--cols", &f.cols},
                                           {"--steps", &f.steps},     {"--threads", &f.threads}};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string arg = argv[i], value = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string arg = argv[i];
+    if (i + 1 >= argc) {
+      std::cerr << "missing value after " << arg << "\n";
+      usage();
+      std::exit(2);
+    }
+    const std::string value = argv[i + 1];
     if (ints.count(arg)) {
       *ints[arg] = avtrain::bench::integer_flag(arg, value);
     } else if (arg == "--device") {
       f.device = value;
     } else {
-      std::cerr << "unknown flag " << arg
-                << "\nbench_optimizer_step [--tensors N] [--rows N] [--cols N] [--steps N] [--device cuda|cpu] "
-                   "[--threads N]\n";
+      std::cerr << "unknown flag " << arg << "\n";
+      usage();
+      std::exit(2);
+    }
+  }
+  for (const auto& [name, value] : ints) {
+    if (name != "--threads" && *value < 1) {
+      std::cerr << name << " must be at least 1, got " << *value << "\n";
       std::exit(2);
     }
   }
@@ -81,9 +96,8 @@ double median_ms(const Flags& f, const torch::Device& device, const std::vector<
 
 int main(int argc, char** argv) {
   const Flags f = parse(argc, argv);
-  avtrain::core::initialize_runtime();
-  if (f.threads > 0) torch::set_num_threads(static_cast<int>(f.threads));
-  const torch::Device device(f.device);
+  avtrain::bench::start_runtime(f.threads);
+  const auto device = avtrain::bench::device_flag(f.device);
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   std::vector<torch::Tensor> ours, theirs;
   for (int64_t i = 0; i < f.tensors; ++i) {

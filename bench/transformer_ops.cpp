@@ -25,7 +25,6 @@
 #include "bench_device.h"
 #include "bench_flags.h"
 #include "core/error.h"
-#include "core/runtime.h"
 #include "models/layers/linear.h"
 #include "models/layers/rms_norm.h"
 #include "models/layers/weight_source.h"
@@ -147,9 +146,8 @@ void print_row(const Op& op, const Timing& t) {
 
 int main(int argc, char** argv) {
   const Flags f = parse(argc, argv);
-  avtrain::core::initialize_runtime();
-  if (f.threads > 0) torch::set_num_threads(static_cast<int>(f.threads));
-  const torch::Device device(f.device);
+  avtrain::bench::start_runtime(f.threads);
+  const auto device = avtrain::bench::device_flag(f.device);
   const auto dtype = f.dtype == "fp32" ? torch::kFloat32 : torch::kBFloat16;
   const auto options = torch::TensorOptions().dtype(dtype).device(device);
   const double element = dtype == torch::kFloat32 ? 4 : 2;

@@ -25,7 +25,6 @@
 #include "bench_device.h"
 #include "bench_flags.h"
 #include "core/error.h"
-#include "core/runtime.h"
 #include "models/layers/weight_source.h"
 #include "models/transformer/positions.h"
 #include "models/layers/scaled_dot_product.h"
@@ -116,8 +115,7 @@ double forward_macs(const TransformerConfig& c, double nv, double na, double l) 
 int main(int argc, char** argv) {
   const Flags f = parse(argc, argv);
   // The program's own start-up (threads, allocator; AVTRAIN_ALLOCATOR=default measures without it).
-  const auto runtime = avtrain::core::initialize_runtime();
-  if (f.threads > 0) torch::set_num_threads(static_cast<int>(f.threads));
+  const auto runtime = avtrain::bench::start_runtime(f.threads);
   if (f.audio_heads != f.video_heads) {
     std::cerr << "--audio-heads must equal --video-heads (the model requires it, transformer.md §1.1)\n";
     return 2;
@@ -128,7 +126,7 @@ int main(int argc, char** argv) {
     std::cerr << "--attention: " << e.what() << "\n";
     return 2;
   }
-  const torch::Device device(f.device);
+  const auto device = avtrain::bench::device_flag(f.device);
   const auto dtype = f.dtype == "fp32" ? torch::kFloat32 : torch::kBFloat16;
   torch::manual_seed(0);
 

@@ -42,14 +42,15 @@ AdaLnRows AdaLnSingleImpl::distinct(const torch::Tensor& timestep, torch::Scalar
   return {linear(torch::silu(embedded)), embedded, inverse.view(timestep.sizes())};
 }
 
+torch::Tensor rows_per_token(const torch::Tensor& rows, const torch::Tensor& index) {
+  auto shape = index.sizes().vec();
+  shape.push_back(rows.size(-1));
+  return rows.index_select(0, index.flatten()).view(shape);
+}
+
 AdaLnOutput AdaLnSingleImpl::forward(const torch::Tensor& timestep, torch::ScalarType dtype) {
   const auto rows = distinct(timestep, dtype);
-  const auto gather = [&](const torch::Tensor& r) {
-    auto shape = timestep.sizes().vec();
-    shape.push_back(r.size(-1));
-    return r.index_select(0, rows.index.flatten()).view(shape);
-  };
-  return {gather(rows.modulation), gather(rows.embedded)};
+  return {rows_per_token(rows.modulation, rows.index), rows_per_token(rows.embedded, rows.index)};
 }
 
 }  // namespace avtrain::models

@@ -48,6 +48,9 @@ struct AdaLnRows {
   torch::Tensor index;       // [B, N] int64
 };
 
+// Distinct rows [U, C] -> [B, N, C] by index [B, N]: each token's row.
+torch::Tensor rows_per_token(const torch::Tensor& rows, const torch::Tensor& index);
+
 // AdaLN-single with width D and k parameters (§5.2).
 class AdaLnSingleImpl : public torch::nn::Module {
  public:

@@ -5,16 +5,10 @@
 #include <utility>
 
 #include "models/layers/rms_norm.h"
+#include "models/transformer/adaln_single.h"
 
 namespace avtrain::models {
 namespace {
-
-// [U, D] rows -> [B, T, D], each token's row.
-torch::Tensor gather(const torch::Tensor& rows, const torch::Tensor& index) {
-  auto shape = index.sizes().vec();
-  shape.push_back(rows.size(-1));
-  return rows.index_select(0, index.flatten()).view(shape);
-}
 
 std::vector<int64_t> flatten_runs(const std::vector<TokenRun>& runs) {
   std::vector<int64_t> flat;
@@ -94,9 +88,9 @@ TokenModulation TokenModulation::with_rows(torch::Tensor other_rows) const {
   return {std::move(other_rows), index, runs};
 }
 
-torch::Tensor TokenModulation::per_token() const { return gather(rows, index); }
+torch::Tensor TokenModulation::per_token() const { return rows_per_token(rows, index); }
 
-torch::Tensor ModulationRows::per_token(int64_t p) const { return gather(row(p), index); }
+torch::Tensor ModulationRows::per_token(int64_t p) const { return rows_per_token(row(p), index); }
 
 ModulationRows table_rows(const torch::Tensor& table, const TokenModulation& modulation) {
   return {table + modulation.rows.unflatten(-1, {table.size(0), table.size(1)}), modulation.index, modulation.runs};
@@ -107,7 +101,7 @@ torch::Tensor modulate(const torch::Tensor& x, const ModulationRows& m, int64_t 
   const auto normed = rms_norm(x, eps);
   const auto scale = 1 + m.row(scale_row);
   if (by_runs(m)) return RunAddcmul::apply(m.row(shift_row), normed, scale, flatten_runs(m.runs));
-  return torch::addcmul(m.per_token(shift_row), normed, gather(scale, m.index));
+  return torch::addcmul(m.per_token(shift_row), normed, rows_per_token(scale, m.index));
 }
 
 torch::Tensor add_gated(const torch::Tensor& x, const torch::Tensor& update, const torch::Tensor& gate) {
