@@ -19,6 +19,27 @@ class GeluProjectionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GeluProjection);
 
+// output = gelu_tanh(pre_activation) W^T + b for a backward only: the forward computes nothing (zeros stand
+// for the output), the backward gives the pre-activation's gradient. W and b are frozen.
+class GeluLinearForGradient : public torch::autograd::Function<GeluLinearForGradient> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& pre_activation,
+                               const torch::Tensor& weight) {
+    ctx->save_for_backward({pre_activation, weight});
+    auto sizes = pre_activation.sizes().vec();
+    sizes.back() = weight.size(0);
+    return torch::zeros({}, pre_activation.options()).expand(sizes);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& pre_activation = saved[0];
+    const auto& weight = saved[1];
+    return {at::gelu_backward(grad_outputs[0].matmul(weight), pre_activation, "tanh"), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 AttentionImpl::AttentionImpl(const WeightSource& w, const AttentionOptions& o) : options(o) {
@@ -69,6 +90,13 @@ FeedForwardImpl::FeedForwardImpl(const WeightSource& w, int64_t dim, int64_t hid
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   return output(torch::gelu(proj(x), "tanh"));
+}
+
+torch::Tensor FeedForwardImpl::forward_for_gradient(const torch::Tensor& x) {
+  const bool output_trained = output->lora_A.defined() || output->weight.requires_grad() ||
+                              (output->bias.defined() && output->bias.requires_grad());
+  if (output_trained) return forward(x);
+  return GeluLinearForGradient::apply(proj(x), output->weight);
 }
 
 }  // namespace avtrain::models

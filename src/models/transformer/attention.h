@@ -49,6 +49,10 @@ class FeedForwardImpl : public torch::nn::Module {
  public:
   FeedForwardImpl(const WeightSource& weights, int64_t dim, int64_t hidden, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
+  // Stands for forward(x) in a graph whose output values are never read (a checkpoint's recompute): the
+  // gradient for x is forward's, but the GELU's output and the output linear are not computed (the returned
+  // values are zeros). Falls back to forward(x) when the output linear is trained.
+  torch::Tensor forward_for_gradient(const torch::Tensor& x);
   Linear proj{nullptr};    // "net.0.proj"
   Linear output{nullptr};  // "net.2"
 };

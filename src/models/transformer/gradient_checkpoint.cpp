@@ -29,7 +29,7 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
       const torch::NoGradGuard no_grad;
       std::optional<AttentionTapeScope> record;
       if (state->tape) record.emplace(*state->tape, AttentionTapeScope::Mode::record);
-      outputs = state->fn(state->inputs);
+      outputs = state->fn(state->inputs, CheckpointPass::forward);
     }
     ctx->saved_data["state"] = c10::IValue::make_capsule(state);
     return outputs;
@@ -48,7 +48,7 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
       const torch::AutoGradMode grad_mode(true);
       std::optional<AttentionTapeScope> replay;
       if (state.tape) replay.emplace(*state.tape, AttentionTapeScope::Mode::replay);
-      outputs = state.fn(detached);
+      outputs = state.fn(detached, CheckpointPass::recompute);
     }
     torch::autograd::variable_list roots, root_grads, wrt;
     for (size_t i = 0; i < outputs.size(); ++i) {

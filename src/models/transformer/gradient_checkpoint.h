@@ -12,10 +12,16 @@
 
 namespace avtrain::models {
 
-using CheckpointedFunction = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& inputs)>;
+// Which run of a checkpointed function this is. In the recompute its outputs only serve as roots of the
+// backward: their values are never read, so work that only feeds those values may be left undone.
+enum class CheckpointPass { forward, recompute };
 
-// Runs `fn(inputs)` keeping none of its activations, except, with `kept_attention_min_keys`, the outputs of its
-// attention calls with at least that many keys and no mask (AttentionTape): the recompute then skips them.
+using CheckpointedFunction =
+    std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& inputs, CheckpointPass pass)>;
+
+// Runs `fn(inputs, forward)` keeping none of its activations, except, with `kept_attention_min_keys`, the
+// outputs of its attention calls with at least that many keys and no mask (AttentionTape): the backward's
+// recompute, `fn(inputs, recompute)`, then skips them.
 // Gradients flow to every tensor of `inputs` that requires grad and to every tensor of `parameters` (leaves
 // `fn` reads directly, e.g. LoRA adapters). `fn` must be deterministic and may read other tensors that need no
 // gradient. All tensors must be defined; each output must be a new tensor (not one of `inputs`). One backward

@@ -47,10 +47,13 @@ struct BlockPerturbation {
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   TransformerBlockImpl(const WeightSource& weights, const TransformerConfig& config);
-  // xv [B, Tv, Dv], xa [B, Ta, Da] (either undefined when absent) -> updated states.
+  // xv [B, Tv, Dv], xa [B, Ta, Da] (either undefined when absent) -> updated states. Without
+  // `output_values_needed` (a checkpoint's recompute, which back-propagates through the outputs but never reads
+  // them) the outputs carry the right graph, but their values are not the block's.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& xv, const torch::Tensor& xa,
                                                   const StreamInputs& video, const StreamInputs& audio,
-                                                  const BlockPerturbation& perturbation);
+                                                  const BlockPerturbation& perturbation,
+                                                  bool output_values_needed = true);
 
   const TransformerConfig config;
   Attention attn1{nullptr}, attn2{nullptr}, audio_attn1{nullptr}, audio_attn2{nullptr};

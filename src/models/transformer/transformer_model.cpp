@@ -375,14 +375,14 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
       // Everything by value: the backward calls this again after forward() has returned.
       const bool has_v = xv.defined(), has_a = xa.defined(), run_v = vin.run, run_a = ain.run;
       const auto fn = [vin, ain, block, p, substituted, has_v, has_a, run_v,
-                       run_a](const std::vector<torch::Tensor>& in) mutable {
+                       run_a](const std::vector<torch::Tensor>& in, CheckpointPass pass) mutable {
         size_t next = 0;
         const auto xv_in = has_v ? in[next++] : torch::Tensor();
         const auto xa_in = has_a ? in[next++] : torch::Tensor();
         StreamInputs v = vin, a = ain;
         auto v_fields = v.tensors(), a_fields = a.tensors();
         for (const auto& [stream, j] : substituted) *(stream == 0 ? v_fields : a_fields)[j] = in[next++];
-        const auto [yv, ya] = block->forward(xv_in, xa_in, v, a, p);
+        const auto [yv, ya] = block->forward(xv_in, xa_in, v, a, p, pass == CheckpointPass::forward);
         std::vector<torch::Tensor> out;
         if (run_v) out.push_back(yv);
         if (run_a) out.push_back(ya);

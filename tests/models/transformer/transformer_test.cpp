@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "models/layers/rms_norm.h"
+#include "models/transformer/attention.h"
 #include "models/transformer/gradient_checkpoint.h"
 #include "models/transformer/modulation.h"
 #include "models/transformer/patchify.h"
@@ -362,6 +363,27 @@ TEST(GradientCheckpointing, AdapterGradientsEqualThePlainBackward) {
   }
 }
 
+TEST(FeedForward, TheRecomputesFormGivesTheInputGradientWithoutComputingTheOutput) {
+  FeedForward ff(WeightSource::random(5), 8, 32, /*bias=*/true);
+  torch::manual_seed(2);
+  const auto input = torch::randn({2, 3, 8});
+  const auto grad = torch::randn({2, 3, 8});
+  const auto input_gradient = [&](bool values_needed) {
+    const auto x = input.clone().requires_grad_();
+    const auto y = values_needed ? ff(x) : ff->forward_for_gradient(x);
+    y.backward(grad);
+    return std::pair{y.detach(), x.grad()};
+  };
+  const auto [values, want] = input_gradient(true);
+  const auto [zeros, got] = input_gradient(false);
+  EXPECT_TRUE(torch::equal(got, want)) << (got - want).abs().max();
+  EXPECT_GT(values.abs().max().item<float>(), 0.0f);
+  EXPECT_EQ(zeros.abs().max().item<float>(), 0.0f);  // the output GEMM did not run
+  ff->output->lora_A = torch::randn({2, 32}).requires_grad_();
+  ff->output->lora_B = torch::randn({8, 2}).requires_grad_();
+  EXPECT_TRUE(torch::equal(ff->forward_for_gradient(input), ff(input)));  // a trained output: computed
+}
+
 TEST(GradientCheckpointing, KeptAttentionGivesThePlainGradientsWithoutRunningAttentionAgain) {
   auto model = tiny_model_with_adapters(4);
   const auto plain = adapter_gradients(model, false);
@@ -388,7 +410,8 @@ TEST(GradientCheckpointing, KeptAttentionGivesThePlainGradientsWithoutRunningAtt
 
 TEST(GradientCheckpointing, ASecondBackwardThroughTheSameGraphIsRefused) {
   const auto x = torch::randn({3, 4}).requires_grad_();
-  const auto out = checkpoint([](const std::vector<torch::Tensor>& in) { return std::vector{in[0].sin()}; }, {x}, {});
+  const auto sine = [](const std::vector<torch::Tensor>& in, CheckpointPass) { return std::vector{in[0].sin()}; };
+  const auto out = checkpoint(sine, {x}, {});
   out[0].sum().backward({}, /*retain_graph=*/true);
   EXPECT_TRUE(torch::allclose(x.grad(), x.detach().cos()));
   EXPECT_THROW(out[0].sum().backward(), c10::Error);
