@@ -148,6 +148,40 @@ TEST(Lora, AdapterRunsInTheActivationDtypeAsUnderAutocast) {
   EXPECT_EQ(exact(torch::randn({0, 64})).sizes(), (std::vector<int64_t>{0, 48}));
 }
 
+// The adapted linear is one autograd node with its own backward: its gradients are those of the formula's
+// plain autograd graph (float32: to rounding; bf16: within a bf16 step), for x, A and B.
+TEST(Lora, TheAdaptedLinearsBackwardGivesTheFormulasGradients) {
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    Linear linear(WeightSource::random(4, "", dtype).at("proj"), 64, 48);
+    torch::manual_seed(9);
+    const auto a0 = torch::randn({8, 64}) * 0.2, b0 = torch::randn({48, 8}) * 0.2;
+    const auto x0 = torch::randn({2, 5, 64}).to(dtype), grad = torch::randn({2, 5, 48}).to(dtype);
+    linear->lora_scale = 0.5;
+    const auto gradients = [&](bool fused) {
+      const auto x = x0.clone().requires_grad_(), a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+      torch::Tensor y;
+      if (fused) {
+        linear->lora_A = a;
+        linear->lora_B = b;
+        y = linear(x);
+      } else {
+        const auto hidden = torch::linear(x, a.to(dtype)) * 0.5;
+        y = torch::linear(x, linear->weight, linear->bias) + torch::linear(hidden, b.to(dtype));
+      }
+      y.backward(grad);
+      return std::vector{x.grad(), a.grad(), b.grad()};
+    };
+    const auto got = gradients(true), want = gradients(false);
+    const double tolerance = dtype == torch::kFloat32 ? 1e-5 : 1.0 / 64;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(got[i].defined()) << i;
+      EXPECT_EQ(got[i].scalar_type(), want[i].scalar_type()) << i;
+      const double scale = want[i].abs().max().item<double>();
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), tolerance * scale) << "gradient " << i << ", " << dtype;
+    }
+  }
+}
+
 TEST(Lora, ExportFoldsTheScaleIntoBAndReproducesTheTrainedDelta) {
   testing::TempDir dir;
   Toy model(WeightSource::random(3));
