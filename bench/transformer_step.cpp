@@ -24,6 +24,7 @@
 
 #include "bench_device.h"
 #include "bench_flags.h"
+#include "kernel_profile.h"
 #include "core/error.h"
 #include "models/layers/weight_source.h"
 #include "models/transformer/positions.h"
@@ -45,6 +46,7 @@ struct Flags {
   int64_t steps = 5, warmup = 2, threads = 0;
   int64_t keep_attention = -1, kept_attention_min_keys = avtrain::models::kKeptAttentionMinKeys;
   std::string dtype = "bf16", device = "cuda", attention = "auto";
+  std::string profile;  // a Chrome trace path: one more step under the profiler
   bool grad_checkpointing = true;
 };
 
@@ -54,6 +56,7 @@ void usage() {
                "  [--text-len N] [--rank N] [--steps N] [--warmup N] [--threads N] [--dtype bf16|fp32]\n"
                "  [--device cuda|cpu] [--grad-checkpointing 0|1] [--attention auto|flash|efficient|cudnn|math]\n"
                "  [--keep-attention BLOCKS (-1: all, 0: none)] [--kept-attention-min-keys N]\n"
+               "  [--profile TRACE.json (one more step under LibTorch's profiler: a table per kernel, the trace)]\n"
                "Sizes are per stream's target; as many reference tokens (timestep 0) are added to each.\n";
 }
 
@@ -86,6 +89,8 @@ Flags parse(int argc, char** argv) {
       f.device = value;
     } else if (arg == "--attention") {
       f.attention = value;
+    } else if (arg == "--profile") {
+      f.profile = value;
     } else if (arg == "--grad-checkpointing") {
       f.grad_checkpointing = value != "0" && value != "false";
     } else {
@@ -209,12 +214,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(ta), static_cast<long long>(f.text_len), static_cast<long long>(f.rank),
               adapters.size() / 2, build_seconds);
 
-  std::vector<double> seconds;
-  double loss_value = 0;
-  const auto kept_before = avtrain::models::kept_attention_counts();
-  for (int64_t step = 0; step < f.warmup + f.steps; ++step) {
-    synchronize(device);
-    const auto start = std::chrono::steady_clock::now();
+  // One training step as the trainer takes it; waits for the device before returning.
+  const auto train_step = [&] {
     avtrain::train::clear_gradients(*optimizer);
     const auto out = model->forward(video, audio);
     const auto loss = torch::mse_loss(out.video.narrow(1, 0, tv).to(torch::kFloat32), video_target) +
@@ -222,8 +223,16 @@ int main(int argc, char** argv) {
     loss.backward();
     avtrain::train::clip_grad_norm(adapters, adamw.max_grad_norm);
     avtrain::train::adamw_step(*optimizer);
-    loss_value = loss.item<double>();
+    const double value = loss.item<double>();
     synchronize(device);
+    return value;
+  };
+  std::vector<double> seconds;
+  const auto kept_before = avtrain::models::kept_attention_counts();
+  for (int64_t step = 0; step < f.warmup + f.steps; ++step) {
+    synchronize(device);
+    const auto start = std::chrono::steady_clock::now();
+    const double loss_value = train_step();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("step %lld: %.3f s, loss %.4f%s\n", static_cast<long long>(step), s, loss_value,
                 step < f.warmup ? " (warm-up)" : "");
@@ -244,5 +253,9 @@ int main(int argc, char** argv) {
               median, seconds.size(), forward_flop / 1e12, step_flop / 1e12, f.grad_checkpointing ? 4 : 3,
               median > 0 ? step_flop / median / 1e12 : 0.0, peak_memory_gb(device),
               avtrain::bench::peak_memory_kind(device));
+  if (!f.profile.empty()) {
+    synchronize(device);
+    if (!avtrain::bench::profile_once([&] { train_step(); }, device, f.profile)) return 1;
+  }
   return 0;
 }
