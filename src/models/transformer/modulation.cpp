@@ -98,7 +98,11 @@ ModulationRows table_rows(const torch::Tensor& table, const TokenModulation& mod
 
 torch::Tensor modulate(const torch::Tensor& x, const ModulationRows& m, int64_t scale_row, int64_t shift_row,
                        double eps) {
-  const auto normed = rms_norm(x, eps);
+  return modulate_normed(rms_norm(x, eps), m, scale_row, shift_row);
+}
+
+torch::Tensor modulate_normed(const torch::Tensor& normed, const ModulationRows& m, int64_t scale_row,
+                              int64_t shift_row) {
   const auto scale = 1 + m.row(scale_row);
   if (by_runs(m)) return RunAddcmul::apply(m.row(shift_row), normed, scale, flatten_runs(m.runs));
   return torch::addcmul(m.per_token(shift_row), normed, rows_per_token(scale, m.index));

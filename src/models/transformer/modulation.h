@@ -52,6 +52,9 @@ ModulationRows table_rows(const torch::Tensor& table, const TokenModulation& mod
 // rms(x) * (1 + scale) + shift, with scale and shift parameters `scale_row` and `shift_row` of `m`.
 torch::Tensor modulate(const torch::Tensor& x, const ModulationRows& m, int64_t scale_row, int64_t shift_row,
                        double eps);
+// The same from rms(x) (`normed`), for one state modulated twice.
+torch::Tensor modulate_normed(const torch::Tensor& normed, const ModulationRows& m, int64_t scale_row,
+                              int64_t shift_row);
 
 // x + update * gate: a gate broadcast over the tokens ([B, 1, D]) or parameter `gate_row` of `m`.
 torch::Tensor add_gated(const torch::Tensor& x, const torch::Tensor& update, const torch::Tensor& gate);

@@ -102,20 +102,21 @@ std::pair<torch::Tensor, torch::Tensor> TransformerBlockImpl::forward(const torc
   const bool run_a2v = v.run && a.present && !p.skip_a2v;
   const bool run_v2a = a.run && v.present && !p.skip_v2a;
   if (run_a2v || run_v2a) {
-    const auto v0 = xv, a0 = xa;
+    // Both directions read both states as they were after the text cross-attentions, each normalized once.
+    const auto v0 = rms_norm(xv, eps), a0 = rms_norm(xa, eps);
     // Scale before shift in these tables, unlike the main table (§5.4).
     const auto vx = table_rows(scale_shift_table_a2v_ca_video.narrow(0, 0, 4), v.cross_mod);
     const auto ax = table_rows(scale_shift_table_a2v_ca_audio.narrow(0, 0, 4), a.cross_mod);
     if (run_a2v) {
-      const auto q = modulate(v0, vx, 0, 1, eps);
-      const auto kv = modulate(a0, ax, 0, 1, eps);
+      const auto q = modulate_normed(v0, vx, 0, 1);
+      const auto kv = modulate_normed(a0, ax, 0, 1);
       auto gate = scale_shift_table_a2v_ca_video[4] + v.cross_gate;  // [B, 1, Dv]
       if (p.keep_a2v.defined()) gate = gate * per_sample(p.keep_a2v, gate);  // keep is 0 or 1: exact
       xv = add_gated(xv, audio_to_video_attn(q, kv, torch::Tensor(), &v.cross_rope, &a.cross_rope), gate);
     }
     if (run_v2a) {
-      const auto q = modulate(a0, ax, 2, 3, eps);
-      const auto kv = modulate(v0, vx, 2, 3, eps);
+      const auto q = modulate_normed(a0, ax, 2, 3);
+      const auto kv = modulate_normed(v0, vx, 2, 3);
       auto gate = scale_shift_table_a2v_ca_audio[4] + a.cross_gate;  // [B, 1, Da]
       if (p.keep_v2a.defined()) gate = gate * per_sample(p.keep_v2a, gate);
       xa = add_gated(xa, video_to_audio_attn(q, kv, torch::Tensor(), &a.cross_rope, &v.cross_rope), gate);
