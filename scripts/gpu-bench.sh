@@ -2,8 +2,8 @@
 # One prepared device check for the transformer's speed (issue 5): builds the benchmarks with the GPU
 # machine's CUDA LibTorch (scripts/gpu-build.sh; run scripts/fetch-gpu-debs.sh here first and carry
 # .deps/debs), then times the block's ops per attention backend and full training steps, and profiles one
-# 8-layer step. Everything it prints also goes to $OUT/gpu-bench.txt (or out/gpu-bench.txt without $OUT), the
-# profile's Chrome trace to trace-8-layers.json.gz beside it.
+# 4-layer step. Everything it prints also goes to $OUT/gpu-bench.txt (or out/gpu-bench.txt without $OUT), the
+# profile's Chrome trace to trace-4-layers.json.gz beside it.
 # Usage: scripts/gpu-bench.sh [quick|48]   (quick: ops and 8 layers only; 48: the 48-layer runs only, for a
 # second call on the warm machine, whose build is kept; neither: everything, ~10 min)
 set -uo pipefail
@@ -34,10 +34,10 @@ ops_and_8_layers() {
         --keep-attention "$keep" | tail -2
     done
   done
-  stamp "8 layers: one step under the profiler (GPU time per kernel; the trace is kept gzipped)"
-  ./build-cuda/bench/bench_transformer_step --layers 8 --steps 1 --warmup 1 --profile "$out_dir/trace-8-layers.json" \
+  stamp "4 layers: one step under the profiler (GPU time per kernel; the trace is kept gzipped)"
+  ./build-cuda/bench/bench_transformer_step --layers 4 --steps 1 --warmup 1 --profile "$out_dir/trace-4-layers.json" \
     | sed -n '/^median/,$p'
-  gzip -f "$out_dir/trace-8-layers.json" || true
+  gzip -f "$out_dir/trace-4-layers.json" || true
 }
 
 layers_48() {
