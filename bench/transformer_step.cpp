@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -91,6 +92,10 @@ Flags parse(int argc, char** argv) {
       f.attention = value;
     } else if (arg == "--profile") {
       f.profile = value;
+      if (!std::ofstream(value)) {  // found out now, not after the timed steps
+        std::cerr << "--profile: cannot write " << value << "; give a writable file path\n";
+        std::exit(2);
+      }
     } else if (arg == "--grad-checkpointing") {
       f.grad_checkpointing = value != "0" && value != "false";
     } else {
