@@ -62,13 +62,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (pass_through.all_samples) {
     out = v;  // STG for the whole batch: self-attention only (S == T)
   } else {
-    auto q = split_heads(q_norm(to_q(x)), options.heads);
-    auto k = split_heads(k_norm(to_k(c)), options.heads);
+    auto q = q_norm(to_q(x));  // [B, T, inner]: rotated token-major, as the tables are laid out
+    auto k = k_norm(to_k(c));
     if (q_rope) {
       q = apply_rope(q, *q_rope);
       k = apply_rope(k, k_rope ? *k_rope : *q_rope);
     }
-    out = merge_heads(scaled_dot_product(q, k, split_heads(v, options.heads), mask));
+    const int64_t h = options.heads;
+    out = merge_heads(scaled_dot_product(split_heads(q, h), split_heads(k, h), split_heads(v, h), mask));
     if (pass_through.keep.defined()) {  // some samples perturbed: blend per sample
       const auto keep = pass_through.keep.to(out.scalar_type()).view({-1, 1, 1});
       out = out * keep + v * (1 - keep);

@@ -50,21 +50,58 @@ Rope build_rope(const torch::Tensor& positions, const RopeOptions& o, torch::Sca
     cos = torch::cat({torch::ones(shape, cos.options()), cos}, -1);
     sin = torch::cat({torch::zeros(shape, sin.options()), sin}, -1);
   }
-  const auto per_head = [&](const torch::Tensor& t) {  // [B, T, dim/2] -> [B, H, T, dim/(2H)], head-major
-    return t.unflatten(-1, {o.heads, half / o.heads}).transpose(1, 2).contiguous().to(dtype);
+  // [B, T, dim/2] -> token-major pairs [B, T, H, 2, dim/(2H)]: head h takes the h-th run of dim/(2H) entries.
+  const auto pairs = [&](const torch::Tensor& first, const torch::Tensor& second) {
+    const auto per_head = [&](const torch::Tensor& t) { return t.unflatten(-1, {o.heads, half / o.heads}); };
+    return torch::stack({per_head(first), per_head(second)}, -2).to(dtype);
   };
-  return rope_from_tables(per_head(cos), per_head(sin));
+  return {pairs(cos, cos), pairs(-sin, sin)};
 }
 
-Rope rope_from_tables(torch::Tensor cos, torch::Tensor sin) {
-  auto signed_sin = torch::stack({-sin, sin}, -2);
-  return {std::move(cos), std::move(sin), std::move(signed_sin)};
+torch::Tensor Rope::cos() const { return cos_pairs.select(-2, 0).transpose(1, 2); }
+torch::Tensor Rope::sin() const { return signed_sin.select(-2, 1).transpose(1, 2); }
+
+Rope rope_from_tables(const torch::Tensor& cos, const torch::Tensor& sin) {
+  const auto token_major = [](const torch::Tensor& t) { return t.transpose(1, 2); };  // [B, T, H, d/2]
+  return {torch::stack({token_major(cos), token_major(cos)}, -2),
+          torch::stack({token_major(-sin), token_major(sin)}, -2)};
 }
+
+namespace {
+
+// Rotates x [B, T, H*d] by the tables; direction -1 rotates back (the sines' signs flipped).
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos_pairs, const torch::Tensor& signed_sin,
+                     double direction) {
+  const auto halves = x.unflatten(-1, {cos_pairs.size(-3), 2, cos_pairs.size(-1)});  // [B, T, H, 2, d/2]
+  auto out = halves * cos_pairs;
+  out.select(-2, 0).addcmul_(halves.select(-2, 1), signed_sin.select(-2, 0), direction);
+  out.select(-2, 1).addcmul_(halves.select(-2, 0), signed_sin.select(-2, 1), direction);
+  return out.flatten(-3);
+}
+
+// The rotation as one autograd node: its backward is the inverse rotation, three passes over the gradient
+// where autograd's graph of the forward's ops takes more; the tables (functions of positions) get none.
+class RopeFunction : public torch::autograd::Function<RopeFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos_pairs, const torch::Tensor& signed_sin) {
+    ctx->save_for_backward({cos_pairs, signed_sin});
+    return rotate(x, cos_pairs, signed_sin, 1.0);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    return {rotate(grad_outputs[0], saved[0], saved[1], -1.0), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 torch::Tensor apply_rope(const torch::Tensor& x, const Rope& rope) {
-  // Three passes over x (product, swap of the halves, fused add) where the halves formula takes seven.
-  const auto halves = x.unflatten(-1, {2, -1});  // [B, H, T, 2, d/2]: (x1, x2)
-  return torch::addcmul(halves * rope.cos.unsqueeze(-2), halves.flip(-2), rope.signed_sin).flatten(-2);
+  TORCH_CHECK(x.size(-1) == rope.cos_pairs.size(-3) * 2 * rope.cos_pairs.size(-1), "RoPE of width ",
+              rope.cos_pairs.size(-3) * 2 * rope.cos_pairs.size(-1), " applied to rows of ", x.size(-1));
+  return RopeFunction::apply(x, rope.cos_pairs, rope.signed_sin);
 }
 
 }  // namespace avtrain::models

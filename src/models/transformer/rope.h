@@ -9,15 +9,19 @@
 
 namespace avtrain::models {
 
-// cos and sin, [B, H, T, head_dim/2] in the compute dtype (the reference's tables), and the sine signed
-// per half, [B, H, T, 2, head_dim/2] = (-sin, +sin), so that a rotation is one fused multiply-add.
+// The tables of one rotation, token-major like the q and k they rotate: [B, T, H, 2, head_dim/2] in the
+// compute dtype, the cosine repeated for both halves and the sine signed per half (-sin, +sin). With them a
+// rotation is one product of same-shaped contiguous tensors and one fused multiply-add per half.
 struct Rope {
-  torch::Tensor cos, sin;
-  torch::Tensor signed_sin;
+  torch::Tensor cos_pairs, signed_sin;
+
+  // The reference's tables, [B, H, T, head_dim/2] (views, for the debug records).
+  torch::Tensor cos() const;
+  torch::Tensor sin() const;
 };
 
-// A Rope from its two tables [B, H, T, head_dim/2].
-Rope rope_from_tables(torch::Tensor cos, torch::Tensor sin);
+// A Rope from the reference's two tables [B, H, T, head_dim/2].
+Rope rope_from_tables(const torch::Tensor& cos, const torch::Tensor& sin);
 
 struct RopeOptions {
   int64_t dim = 0;    // rotary width: the attention's inner dim (heads x head_dim)
@@ -36,8 +40,9 @@ torch::Tensor rope_frequencies(int64_t count, double theta, bool double_precisio
 // island: the angles reach 1.6e4 rad, so their rounding is what the golden data pins down).
 Rope build_rope(const torch::Tensor& positions, const RopeOptions& options, torch::ScalarType dtype);
 
-// x [B, H, T, d] -> rotated halves (x1 c - x2 s, x2 c + x1 s), in x's dtype, rounded as the reference
-// rounds them: x c first, then the other half's sine term added in one fused step (addcmul).
+// x [B, T, H * d] (token-major, heads not yet split) -> per head the rotated halves
+// (x1 c - x2 s, x2 c + x1 s), in x's dtype and layout, rounded as the reference rounds them: x c first, then the other half's sine term
+// added in one fused step (addcmul). One autograd node: its backward is the inverse rotation.
 torch::Tensor apply_rope(const torch::Tensor& x, const Rope& rope);
 
 }  // namespace avtrain::models

@@ -15,8 +15,8 @@ torch::Tensor per_sample(const torch::Tensor& keep, const torch::Tensor& like) {
 }  // namespace
 
 std::vector<torch::Tensor*> StreamInputs::tensors() {
-  return {&timestep_mod.rows, &prompt_mod, &context, &context_mask, &rope.cos, &rope.sin, &rope.signed_sin,
-          &self_mask, &cross_rope.cos, &cross_rope.sin, &cross_rope.signed_sin, &cross_mod.rows, &cross_gate};
+  return {&timestep_mod.rows, &prompt_mod, &context, &context_mask, &rope.cos_pairs, &rope.signed_sin, &self_mask,
+          &cross_rope.cos_pairs, &cross_rope.signed_sin, &cross_mod.rows, &cross_gate};
 }
 
 TransformerBlockImpl::TransformerBlockImpl(const WeightSource& w, const TransformerConfig& c) : config(c) {

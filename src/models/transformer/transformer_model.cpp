@@ -296,8 +296,8 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
     const auto positions = m.positions.to(device, torch::kFloat32);
     in.rope =
         build_rope(positions, {s.dim, s.heads, *s.max_pos, c.rope_theta, c.double_precision_rope}, dtype);
-    record(n + ".pe_cos", in.rope.cos);
-    record(n + ".pe_sin", in.rope.sin);
+    record(n + ".pe_cos", in.rope.cos());
+    record(n + ".pe_sin", in.rope.sin());
     in.self_mask =
         strength_log_bias(m.attention_mask.defined() ? m.attention_mask.to(device) : m.attention_mask, dtype);
     record(n + ".self_attention_bias", in.self_mask);
@@ -306,8 +306,8 @@ TransformerOutput TransformerModelImpl::forward(const std::optional<Modality>& v
       in.cross_rope = build_rope(
           positions.narrow(1, 0, 1),
           {c.audio_cross_attention_dim, s.heads, {cross_max}, c.rope_theta, c.double_precision_rope}, dtype);
-      record(n + ".cross_pe_cos", in.cross_rope.cos);
-      record(n + ".cross_pe_sin", in.cross_rope.sin);
+      record(n + ".cross_pe_cos", in.cross_rope.cos());
+      record(n + ".cross_pe_sin", in.cross_rope.sin());
       in.cross_mod = in.timestep_mod.with_rows(s.cross_scale_shift->distinct(t, dtype).modulation);
       if (trace) record(n + ".cross_scale_shift_timestep", in.cross_mod.per_token());
       // The gate of the update applied to this stream uses the OTHER stream's sigma (§5.3, DECISIONS §2).

@@ -114,6 +114,16 @@ TEST(Patchify, AudioFeaturesAreChannelMajorAndRoundTrip) {
   EXPECT_TRUE(torch::equal(unpatchify_audio(tokens, 2, 4), latent));
 }
 
+namespace {
+
+// [B, H, T, d] <-> the token-major rows [B, T, H * d] that apply_rope rotates.
+torch::Tensor token_major(const torch::Tensor& per_head) { return per_head.transpose(1, 2).flatten(-2); }
+torch::Tensor per_head(const torch::Tensor& rows, int64_t heads) {
+  return rows.unflatten(-1, {heads, -1}).transpose(1, 2);
+}
+
+}  // namespace
+
 // ltx-core's apply_split_rotary_emb rounds x * cos first, then adds the other half's sine term with an
 // in-place addcmul_ per half. In bf16 that order decides the last bit; the halves formula
 // (x1 c - x2 s, two products rounded before the difference) differs from it on some elements.
@@ -122,26 +132,49 @@ TEST(Rope, RotatesInBfloat16AsTheReferenceRoundsIt) {
   const int64_t heads = 2, tokens = 64, head_dim = 16;
   const auto x = torch::randn({1, heads, tokens, head_dim}).to(torch::kBFloat16);
   const auto angles = torch::rand({1, heads, tokens, head_dim / 2}) * 100;
-  const auto rope = rope_from_tables(angles.cos().to(torch::kBFloat16), angles.sin().to(torch::kBFloat16));
+  const auto cos = angles.cos().to(torch::kBFloat16), sin = angles.sin().to(torch::kBFloat16);
+  const auto rope = rope_from_tables(cos, sin);
+  EXPECT_TRUE(torch::equal(rope.cos(), cos) && torch::equal(rope.sin(), sin));
 
   const auto halves = x.unflatten(-1, {2, -1});
-  auto reference = halves * rope.cos.unsqueeze(-2);
-  reference.select(-2, 0).addcmul_(-rope.sin, halves.select(-2, 1));
-  reference.select(-2, 1).addcmul_(rope.sin, halves.select(-2, 0));
-  EXPECT_TRUE(torch::equal(apply_rope(x, rope), reference.flatten(-2)));
+  auto reference = halves * cos.unsqueeze(-2);
+  reference.select(-2, 0).addcmul_(-sin, halves.select(-2, 1));
+  reference.select(-2, 1).addcmul_(sin, halves.select(-2, 0));
+  EXPECT_TRUE(torch::equal(per_head(apply_rope(token_major(x), rope), heads), reference.flatten(-2)));
 
   const auto x1 = halves.select(-2, 0), x2 = halves.select(-2, 1);
-  const auto halves_formula = torch::cat({x1 * rope.cos - x2 * rope.sin, x2 * rope.cos + x1 * rope.sin}, -1);
+  const auto halves_formula = torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
   EXPECT_FALSE(torch::equal(halves_formula, reference.flatten(-2)))
       << "these inputs no longer tell the two roundings apart";
   // float32: both are the exact rotation to rounding.
   const auto x32 = x.to(torch::kFloat32);
-  const auto rope32 = rope_from_tables(rope.cos.to(torch::kFloat32), rope.sin.to(torch::kFloat32));
+  const auto cos32 = cos.to(torch::kFloat32), sin32 = sin.to(torch::kFloat32);
   const auto h32 = x32.unflatten(-1, {2, -1});
-  const auto exact = torch::cat({h32.select(-2, 0) * rope32.cos - h32.select(-2, 1) * rope32.sin,
-                                 h32.select(-2, 1) * rope32.cos + h32.select(-2, 0) * rope32.sin},
+  const auto exact = torch::cat({h32.select(-2, 0) * cos32 - h32.select(-2, 1) * sin32,
+                                 h32.select(-2, 1) * cos32 + h32.select(-2, 0) * sin32},
                                 -1);
-  EXPECT_TRUE(torch::allclose(apply_rope(x32, rope32), exact, 1e-6, 1e-6));
+  const auto rotated32 = apply_rope(token_major(x32), rope_from_tables(cos32, sin32));
+  EXPECT_TRUE(torch::allclose(per_head(rotated32, heads), exact, 1e-6, 1e-6));
+}
+
+// The rotation's own backward (the inverse rotation) gives the gradient autograd takes through the formula.
+TEST(Rope, TheBackwardIsTheFormulasGradient) {
+  torch::manual_seed(6);
+  const int64_t heads = 3, tokens = 10, head_dim = 8;
+  const auto angles = torch::rand({1, heads, tokens, head_dim / 2}) * 100;
+  const auto rope = rope_from_tables(angles.cos(), angles.sin());
+  const auto x = torch::randn({2, tokens, heads * head_dim}, torch::requires_grad());
+  const auto weight = torch::randn({2, tokens, heads * head_dim});
+  (apply_rope(x, rope) * weight).sum().backward();
+
+  const auto formula_x = x.detach().clone().requires_grad_();
+  const auto h = per_head(formula_x, heads).unflatten(-1, {2, -1});
+  const auto c = angles.cos(), s = angles.sin();
+  const auto x1 = h.select(-2, 0), x2 = h.select(-2, 1);
+  const auto rotated = torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+  (token_major(rotated) * weight).sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), formula_x.grad(), 1e-5, 1e-5))
+      << (x.grad() - formula_x.grad()).abs().max().item<float>();
 }
 
 TEST(ScaledDotProduct, ChunkedPlainPathEqualsOneChunkAndMasksAdditively) {
