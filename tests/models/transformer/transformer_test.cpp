@@ -175,6 +175,13 @@ TEST(Rope, TheBackwardIsTheFormulasGradient) {
   (token_major(rotated) * weight).sum().backward();
   EXPECT_TRUE(torch::allclose(x.grad(), formula_x.grad(), 1e-5, 1e-5))
       << (x.grad() - formula_x.grad()).abs().max().item<float>();
+
+  // A gradient that arrives expanded (a plain sum's) is rotated back as well.
+  const auto y = x.detach().clone().requires_grad_();
+  apply_rope(y, rope).sum().backward();
+  const auto z = x.detach().clone().requires_grad_();
+  (apply_rope(z, rope) * torch::ones_like(weight)).sum().backward();
+  EXPECT_TRUE(torch::allclose(y.grad(), z.grad()));
 }
 
 TEST(ScaledDotProduct, ChunkedPlainPathEqualsOneChunkAndMasksAdditively) {
