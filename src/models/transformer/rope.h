@@ -41,8 +41,9 @@ torch::Tensor rope_frequencies(int64_t count, double theta, bool double_precisio
 Rope build_rope(const torch::Tensor& positions, const RopeOptions& options, torch::ScalarType dtype);
 
 // x [B, T, H * d] (token-major, heads not yet split) -> per head the rotated halves
-// (x1 c - x2 s, x2 c + x1 s), in x's dtype and layout, rounded as the reference rounds them: x c first, then the other half's sine term
-// added in one fused step (addcmul). One autograd node: its backward is the inverse rotation.
+// (x1 c - x2 s, x2 c + x1 s), in x's dtype and layout, rounded as the reference rounds them: x c first,
+// then the other half's sine term added in one fused step (addcmul). One autograd node: its backward is
+// the inverse rotation. Rows whose width is not the tables' H * d are refused, naming both widths.
 torch::Tensor apply_rope(const torch::Tensor& x, const Rope& rope);
 
 }  // namespace avtrain::models

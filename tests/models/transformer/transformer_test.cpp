@@ -182,6 +182,13 @@ TEST(Rope, TheBackwardIsTheFormulasGradient) {
   const auto z = x.detach().clone().requires_grad_();
   (apply_rope(z, rope) * torch::ones_like(weight)).sum().backward();
   EXPECT_TRUE(torch::allclose(y.grad(), z.grad()));
+
+  try {
+    apply_rope(torch::randn({1, tokens, heads * head_dim + 2}), rope);
+    ADD_FAILURE() << "rows of the wrong width were rotated";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RoPE of width 24 applied to rows of 26"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ScaledDotProduct, ChunkedPlainPathEqualsOneChunkAndMasksAdditively) {
