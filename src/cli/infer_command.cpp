@@ -3,10 +3,10 @@
 // subsampled by S, its positions scaled to match, as in training (trainer.md §5.2-5.3); the LoRA is fused
 // into the base weights (strength x B@A). Sampling follows validation (DECISIONS.md §23) and the result,
 // the generated clip with its audio, is written as mp4 (H.264 + AAC 48 kHz, DECISIONS.md §25).
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -72,7 +72,8 @@ service::VideoSize output_size(const std::string& resolution, const std::string&
   }
   const auto parsed_resolution = service::parse_resolution(resolution);
   const auto parsed_aspect = service::parse_aspect_ratio(aspect_ratio);
-  if (!parsed_resolution) throw core::InvalidInput("--resolution " + resolution + ": use low, medium, high or WxH");
+  if (!parsed_resolution)
+    throw core::InvalidInput("--resolution " + resolution + ": use low, medium, high or WxH");
   if (!parsed_aspect) throw core::InvalidInput("--aspect-ratio " + aspect_ratio + ": use 16:9, 1:1 or 9:16");
   return service::bucket_size(*parsed_resolution, *parsed_aspect);
 }
@@ -108,13 +109,15 @@ int run_infer(const InferArguments& args) {
                              std::to_string(service::kMinFrameCount));
   }
   const int frames = service::snap_frame_count(args.frames);
-  if (frames != args.frames) log.info("--frames {} snapped down to {} (frame counts are 8k+1)", args.frames, frames);
+  if (frames != args.frames)
+    log.info("--frames {} snapped down to {} (frame counts are 8k+1)", args.frames, frames);
   if (args.fps < 1) throw core::InvalidInput("--fps " + std::to_string(args.fps) + ": must be positive");
   if (args.steps < 2) throw core::InvalidInput("--steps " + std::to_string(args.steps) + ": at least 2");
   const auto size = output_size(args.resolution, args.aspect_ratio);
-  if (size.width % service::kVaeSpatialCompression != 0 || size.height % service::kVaeSpatialCompression != 0 ||
-      size.width <= 0 || size.height <= 0) {
-    throw core::InvalidInput("--resolution " + service::to_string(size) + ": width and height must be multiples of " +
+  if (size.width % service::kVaeSpatialCompression != 0 ||
+      size.height % service::kVaeSpatialCompression != 0 || size.width <= 0 || size.height <= 0) {
+    throw core::InvalidInput("--resolution " + service::to_string(size) +
+                             ": width and height must be multiples of " +
                              std::to_string(service::kVaeSpatialCompression));
   }
 
@@ -123,8 +126,8 @@ int run_infer(const InferArguments& args) {
   const auto lora_info = train::read_lora_file_info(lora_file.metadata());
   const int d = reference_factor(args.downscale, lora_info.spatial_factor, "--reference-downscale-factor",
                                  "reference_downscale_factor");
-  const int s = reference_factor(args.temporal, lora_info.temporal_factor, "--reference-temporal-scale-factor",
-                                 "reference_temporal_scale_factor");
+  const int s = reference_factor(args.temporal, lora_info.temporal_factor,
+                                 "--reference-temporal-scale-factor", "reference_temporal_scale_factor");
   if (!service::downscale_fits(size, d)) {
     throw core::InvalidInput("reference downscale factor " + std::to_string(d) + " does not fit " +
                              service::to_string(size) + ": " + service::downscale_misfit(size, d));
@@ -154,21 +157,25 @@ int run_infer(const InferArguments& args) {
   audio_fit.auto_scale = args.auto_scale;
   const auto audio_path = args.reference_audio.empty() ? args.reference_video : args.reference_audio;
   const auto reference_audio = media::fit_audio(audio_path, audio_fit);
-  log.info("reference: {} frames of {}x{} at {:.4g} fps (d = {}, S = {}; positions x{} in space, fps / {} in time), "
-           "audio {:.3f} s from {}",
-           reference_frames.frame_count(), reference_frames.width, reference_frames.height, reference_frames.fps, d,
-           s, d, s, reference_audio.duration(), audio_path);
+  log.info(
+      "reference: {} frames of {}x{} at {:.4g} fps (d = {}, S = {}; positions x{} in space, fps / {} in "
+      "time), "
+      "audio {:.3f} s from {}",
+      reference_frames.frame_count(), reference_frames.width, reference_frames.height, reference_frames.fps,
+      d, s, d, s, reference_audio.duration(), audio_path);
 
   // The media are checked before any model is read (or the tiny model generated).
   const auto files = models::resolve_model_files(args.model, args.text_encoder);
-  const auto checkpoint = std::make_shared<const core::SafetensorsSet>(core::SafetensorsSet::open(files.checkpoint));
+  const auto checkpoint =
+      std::make_shared<const core::SafetensorsSet>(core::SafetensorsSet::open(files.checkpoint));
   core::Progress progress("infer");
 
   // Text first, so that Gemma is released before the transformer loads (models/text/prompt_encoder.h).
-  models::text::PromptCache cache(models::default_cache_dir() / "prompts",
-                                  models::text::text_path_fingerprint(files.text_encoder_dir, *checkpoint, dtype));
-  const auto contexts = models::text::encode_prompts({args.prompt, args.negative_prompt}, files.text_encoder_dir,
-                                                     checkpoint, cache, {device, dtype});
+  models::text::PromptCache cache(
+      models::default_cache_dir() / "prompts",
+      models::text::text_path_fingerprint(files.text_encoder_dir, *checkpoint, dtype));
+  const auto contexts = models::text::encode_prompts(
+      {args.prompt, args.negative_prompt}, files.text_encoder_dir, checkpoint, cache, {device, dtype});
 
   sample::SampleRequest request;
   {
@@ -220,15 +227,23 @@ Action add_infer(CLI::App& command) {
   auto args = std::make_shared<InferArguments>();
   command.add_option("--model", args->model, "LTX-2.3 checkpoint (.safetensors), or \"tiny\"")->required();
   command.add_option("--text-encoder", args->text_encoder, "Gemma 3 directory, or \"tiny\"")->required();
-  command.add_option("--lora", args->lora, "trained LoRA (.safetensors)")->required()->check(CLI::ExistingFile);
-  command.add_option("--reference-video", args->reference_video, "reference clip")->required()->check(CLI::ExistingFile);
-  command.add_option("--reference-audio", args->reference_audio, "reference audio (default: the clip's own track)")
+  command.add_option("--lora", args->lora, "trained LoRA (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  command.add_option("--reference-video", args->reference_video, "reference clip")
+      ->required()
+      ->check(CLI::ExistingFile);
+  command
+      .add_option("--reference-audio", args->reference_audio,
+                  "reference audio (default: the clip's own track)")
       ->check(CLI::ExistingFile);
   command.add_option("--prompt", args->prompt, "prompt (with the LoRA's trigger phrase)")->required();
-  command.add_option("--negative-prompt", args->negative_prompt, "negative prompt (default: the built-in one)");
+  command.add_option("--negative-prompt", args->negative_prompt,
+                     "negative prompt (default: the built-in one)");
   command.add_option("--frames", args->frames, "frames (snapped down to 8k+1)")->capture_default_str();
   command.add_option("--fps", args->fps, "frame rate")->capture_default_str();
-  command.add_option("--resolution", args->resolution, "low, medium, high or WIDTHxHEIGHT")->capture_default_str();
+  command.add_option("--resolution", args->resolution, "low, medium, high or WIDTHxHEIGHT")
+      ->capture_default_str();
   command.add_option("--aspect-ratio", args->aspect_ratio, "16:9, 1:1 or 9:16")->capture_default_str();
   command.add_option("--steps", args->steps, "denoising steps")->capture_default_str();
   command.add_option("--seed", args->seed, "noise seed")->capture_default_str();

@@ -3,11 +3,10 @@
 // stdout (exit 0); a bad request throws core::InvalidInput, so main prints the 422 body and exits 2
 // (DECISIONS.md §31). Local files are allowed, as everywhere in the CLI (DECISIONS.md §21).
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/command.h"
@@ -27,7 +26,8 @@ Action add_validate(CLI::App& command) {
     std::stringstream body;
     body << file.rdbuf();
     if (!file) {
-      throw core::InvalidInput(*request_path + ": cannot read the request file: check the path and its permissions");
+      throw core::InvalidInput(*request_path +
+                               ": cannot read the request file: check the path and its permissions");
     }
     const auto request = service::parse_training_request(body.str(), service::LocalFilePolicy::allow_any());
     std::cout << service::describe_training_request(request).dump(2) << std::endl;

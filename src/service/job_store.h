@@ -38,12 +38,12 @@ struct StoredJob {
   std::string request_json;
   std::string webhook_url;
   StoredJobStatus status = StoredJobStatus::queued;
-  std::string stage;      // the running stage ("downloading", ... "uploading"); "" before the first
-  double progress = 0;    // of the whole job, 0..1
-  std::string message;    // the last progress message ("step 120/300")
+  std::string stage;    // the running stage ("downloading", ... "uploading"); "" before the first
+  double progress = 0;  // of the whole job, 0..1
+  std::string message;  // the last progress message ("step 120/300")
   bool cancel_requested = false;
   int64_t submitted_ms = 0, started_ms = 0, finished_ms = 0;  // Unix epoch milliseconds; 0 = not yet
-  int attempts = 0;       // times a worker took it (more than 1 after a restart resumed it)
+  int attempts = 0;  // times a worker took it (more than 1 after a restart resumed it)
   // Once finished: the result JSON (succeeded) or the error body (failed, cancelled), and the HTTP
   // status GET .../requests/{id} answers with (200, 422 for rejected input, 500, ...).
   std::string result_json;
@@ -54,7 +54,7 @@ struct StoredJob {
 struct StoredLogLine {
   int64_t sequence = 0;  // increasing per store; for "lines after" queries
   int64_t timestamp_ms = 0;
-  std::string level;     // "info", "warn", "error", ...
+  std::string level;  // "info", "warn", "error", ...
   std::string message;
 };
 
@@ -87,7 +87,8 @@ class JobStore {
   // its original place in the order. Returns how many.
   int requeue_interrupted();
 
-  void update_progress(std::string_view id, std::string_view stage, double progress, std::string_view message);
+  void update_progress(std::string_view id, std::string_view stage, double progress,
+                       std::string_view message);
   void append_log(std::string_view id, const StoredLogLine& line);  // `sequence` is assigned
   // The job's log lines with sequence > `after`, oldest first.
   std::vector<StoredLogLine> logs(std::string_view id, int64_t after = 0) const;

@@ -4,7 +4,6 @@
 // normalized.
 
 #include <nlohmann/json_fwd.hpp>
-
 #include <string_view>
 
 #include "service/request/training_request.h"

@@ -1,11 +1,10 @@
 #include "service/request/field_reader.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "service/request/closest_name.h"
 
@@ -91,8 +90,8 @@ std::optional<double> FieldReader::whole_number(std::string_view name, const Jso
     const double number = value.get<double>();
     if (number == std::floor(number)) return number;
     add_problem(name, "int_from_float",
-                field + " must be a whole number, got " + value.dump() + ": use " + whole_text(std::floor(number)) +
-                    " or " + whole_text(std::ceil(number)));
+                field + " must be a whole number, got " + value.dump() + ": use " +
+                    whole_text(std::floor(number)) + " or " + whole_text(std::ceil(number)));
     return std::nullopt;
   }
   std::string hint = usage + " (the default is " + std::to_string(fallback) + ")";
@@ -100,13 +99,16 @@ std::optional<double> FieldReader::whole_number(std::string_view name, const Jso
   if (value.is_string() && parses_as_number(value.get<std::string>(), parsed)) {
     hint = "write " + value.get<std::string>() + " without quotes";
   } else if (value.is_null()) {
-    hint = "give a whole number, or leave " + std::string(name) + " out for the default " + std::to_string(fallback);
+    hint = "give a whole number, or leave " + std::string(name) + " out for the default " +
+           std::to_string(fallback);
   }
-  add_problem(name, "int_type", field + " must be an integer, got " + describe_json_value(value) + ": " + hint);
+  add_problem(name, "int_type",
+              field + " must be an integer, got " + describe_json_value(value) + ": " + hint);
   return std::nullopt;
 }
 
-std::optional<int64_t> FieldReader::integer(std::string_view name, int64_t fallback, int64_t min, int64_t max) {
+std::optional<int64_t> FieldReader::integer(std::string_view name, int64_t fallback, int64_t min,
+                                            int64_t max) {
   const Json* value = find(name);
   if (!value) return fallback;
   const std::string field = label_of(name);
@@ -142,8 +144,8 @@ std::optional<int64_t> FieldReader::integer_choice(std::string_view name, int64_
   return std::nullopt;
 }
 
-std::optional<double> FieldReader::number(std::string_view name, double fallback, double min, bool min_exclusive,
-                                          std::optional<double> max) {
+std::optional<double> FieldReader::number(std::string_view name, double fallback, double min,
+                                          bool min_exclusive, std::optional<double> max) {
   const Json* value = find(name);
   if (!value) return fallback;
   const std::string field = label_of(name);
@@ -158,14 +160,16 @@ std::optional<double> FieldReader::number(std::string_view name, double fallback
     } else if (value->is_null()) {
       hint = "give a number, or leave " + std::string(name) + " out for the default " + number_text(fallback);
     }
-    add_problem(name, "float_type", field + " must be a number, got " + describe_json_value(*value) + ": " + hint);
+    add_problem(name, "float_type",
+                field + " must be a number, got " + describe_json_value(*value) + ": " + hint);
     return std::nullopt;
   }
   const double number = value->get<double>();
   if (min_exclusive ? !(number > min) : number < min) {
     add_problem(name, min_exclusive ? "greater_than" : "greater_than_equal",
-                field + "=" + value->dump() + (min_exclusive ? " must be greater than " : " is below the minimum ") +
-                    number_text(min) + ": " + range);
+                field + "=" + value->dump() +
+                    (min_exclusive ? " must be greater than " : " is below the minimum ") + number_text(min) +
+                    ": " + range);
     return std::nullopt;
   }
   if (max && number > *max) {
@@ -184,7 +188,8 @@ std::optional<bool> FieldReader::boolean(std::string_view name, bool fallback) {
   if (value->is_string() && (value->get<std::string>() == "true" || value->get<std::string>() == "false")) {
     hint = "write " + value->get<std::string>() + " without quotes";
   }
-  add_problem(name, "bool_type", label_of(name) + " must be true or false, got " + describe_json_value(*value) + ": " + hint);
+  add_problem(name, "bool_type",
+              label_of(name) + " must be true or false, got " + describe_json_value(*value) + ": " + hint);
   return std::nullopt;
 }
 
@@ -199,8 +204,10 @@ std::optional<std::string> FieldReader::string(std::string_view name, std::optio
   if (value->is_string()) return value->get<std::string>();
   std::string hint = "write it in double quotes";
   if (value->is_number() || value->is_boolean()) hint += ", as " + json_quoted(value->dump());
-  if (value->is_null() && fallback) hint = "give a string, or leave " + std::string(name) + " out for the default";
-  add_problem(name, "string_type", label_of(name) + " must be a string, got " + describe_json_value(*value) + ": " + hint);
+  if (value->is_null() && fallback)
+    hint = "give a string, or leave " + std::string(name) + " out for the default";
+  add_problem(name, "string_type",
+              label_of(name) + " must be a string, got " + describe_json_value(*value) + ": " + hint);
   return std::nullopt;
 }
 
@@ -210,9 +217,10 @@ std::optional<std::string> FieldReader::string_choice(std::string_view name, std
   if (!text) return std::nullopt;
   if (std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) return text;
   std::string msg = label_of(name) + " " + json_quoted(*text) + " is not allowed: use " +
-                    alternatives(allowed, [](std::string_view v) { return json_quoted(v); }) + " (the default is " +
-                    json_quoted(fallback) + ")";
-  if (const auto closest = closest_name(*text, allowed)) msg += "; did you mean " + json_quoted(*closest) + "?";
+                    alternatives(allowed, [](std::string_view v) { return json_quoted(v); }) +
+                    " (the default is " + json_quoted(fallback) + ")";
+  if (const auto closest = closest_name(*text, allowed))
+    msg += "; did you mean " + json_quoted(*closest) + "?";
   add_problem(name, "literal_error", std::move(msg));
   return std::nullopt;
 }

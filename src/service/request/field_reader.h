@@ -15,9 +15,8 @@
 //   without a default (`present` lets the caller treat null as absent).
 // A failed type check skips the range check of that field, as pydantic does.
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,7 +42,8 @@ class FieldReader {
   // Each reader returns the field's value; `fallback` when the field is absent (a missing problem when
   // there is no fallback); nullopt when the value was refused (its problem recorded).
   std::optional<int64_t> integer(std::string_view name, int64_t fallback, int64_t min, int64_t max);
-  std::optional<int64_t> integer_choice(std::string_view name, int64_t fallback, std::span<const int64_t> allowed);
+  std::optional<int64_t> integer_choice(std::string_view name, int64_t fallback,
+                                        std::span<const int64_t> allowed);
   // lower bound `min` is exclusive when `min_exclusive` (learning_rate > 0).
   std::optional<double> number(std::string_view name, double fallback, double min, bool min_exclusive,
                                std::optional<double> max);

@@ -1,8 +1,7 @@
 #include "service/request/training_request.h"
 
-#include <nlohmann/json.hpp>
-
 #include <array>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "service/request/billing.h"
@@ -11,21 +10,42 @@
 namespace avtrain::service {
 
 const std::string_view kDefaultValidationNegativePrompt =
-    "blurry, out of focus, low resolution, noisy, grainy, flickering, jittery motion, warped or deformed bodies, "
-    "extra limbs, artifacts, watermark, text overlay, bad lighting, washed out colors, distorted audio, clipping, "
+    "blurry, out of focus, low resolution, noisy, grainy, flickering, jittery motion, warped or deformed "
+    "bodies, "
+    "extra limbs, artifacts, watermark, text overlay, bad lighting, washed out colors, distorted audio, "
+    "clipping, "
     "muffled sound, robotic voice, echo, background hiss, silence, off-sync speech, mismatched lip sync";
 
 namespace {
 
 // MISSION.md's parameter table, in its order (also the order of to_json and of unknown-field hints).
-constexpr std::array<std::string_view, 25> kRequestFields = {
-    "training_data_url", "trigger_phrase", "rank", "number_of_steps", "learning_rate",
-    "reference_downscale_factor", "reference_temporal_scale_factor", "number_of_frames", "frame_rate",
-    "resolution", "aspect_ratio", "auto_scale_input", "split_input_into_scenes",
-    "split_input_duration_threshold", "audio_normalize", "audio_preserve_pitch", "validation",
-    "validation_negative_prompt", "validation_number_of_frames", "validation_frame_rate",
-    "validation_resolution", "validation_aspect_ratio", "stg_scale", "debug_dataset", "validation_interval"};
-constexpr std::array<std::string_view, 3> kValidationFields = {"prompt", "reference_video_url", "reference_audio_url"};
+constexpr std::array<std::string_view, 25> kRequestFields = {"training_data_url",
+                                                             "trigger_phrase",
+                                                             "rank",
+                                                             "number_of_steps",
+                                                             "learning_rate",
+                                                             "reference_downscale_factor",
+                                                             "reference_temporal_scale_factor",
+                                                             "number_of_frames",
+                                                             "frame_rate",
+                                                             "resolution",
+                                                             "aspect_ratio",
+                                                             "auto_scale_input",
+                                                             "split_input_into_scenes",
+                                                             "split_input_duration_threshold",
+                                                             "audio_normalize",
+                                                             "audio_preserve_pitch",
+                                                             "validation",
+                                                             "validation_negative_prompt",
+                                                             "validation_number_of_frames",
+                                                             "validation_frame_rate",
+                                                             "validation_resolution",
+                                                             "validation_aspect_ratio",
+                                                             "stg_scale",
+                                                             "debug_dataset",
+                                                             "validation_interval"};
+constexpr std::array<std::string_view, 3> kValidationFields = {"prompt", "reference_video_url",
+                                                               "reference_audio_url"};
 constexpr std::array<int64_t, 5> kRanks = {8, 16, 32, 64, 128};
 constexpr std::array<std::string_view, 3> kResolutionNames = {"low", "medium", "high"};
 constexpr std::array<std::string_view, 3> kAspectRatioNames = {"16:9", "1:1", "9:16"};
@@ -92,10 +112,12 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
   const Json* list = reader.find("validation");
   if (!list) return entries;
   if (!list->is_array()) {
-    reader.add_problem("validation", "list_type",
-                       "validation must be an array of at most 2 objects {\"prompt\", \"reference_video_url\", "
-                       "\"reference_audio_url\"}, got " + describe_json_value(*list) +
-                           (list->is_object() ? ": wrap the object in [ ]" : ": write [] for none"));
+    reader.add_problem(
+        "validation", "list_type",
+        "validation must be an array of at most 2 objects {\"prompt\", \"reference_video_url\", "
+        "\"reference_audio_url\"}, got " +
+            describe_json_value(*list) +
+            (list->is_object() ? ": wrap the object in [ ]" : ": write [] for none"));
     validity.refuse("validation");
     return entries;
   }
@@ -106,8 +128,10 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
     const std::string label = "validation[" + index + "]";
     if (!item.is_object()) {
       problems.push_back({{"body", "validation", index},
-                          label + " must be an object {\"prompt\": ..., \"reference_video_url\": ..., "
-                                  "\"reference_audio_url\": ... (optional)}, got " + describe_json_value(item),
+                          label +
+                              " must be an object {\"prompt\": ..., \"reference_video_url\": ..., "
+                              "\"reference_audio_url\": ... (optional)}, got " +
+                              describe_json_value(item),
                           "model_type"});
       all_ok = false;
       continue;
@@ -119,8 +143,9 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
                                                 "add the text of the preview (with the trigger phrase)")) {
       entry.prompt = *prompt;
     }
-    if (const auto video = entry_reader.string("reference_video_url", std::nullopt,
-                                               "add the URL of the reference clip (video with audio) to transform")) {
+    if (const auto video =
+            entry_reader.string("reference_video_url", std::nullopt,
+                                "add the URL of the reference clip (video with audio) to transform")) {
       entry.reference_video_url = *video;
       read_location(entry_reader, "reference_video_url", *video, local_files);
     }
@@ -153,8 +178,8 @@ std::string sizes_fitting(int factor) {
     for (const auto aspect_ratio : kAspectRatios) {
       const auto size = bucket_size(resolution, aspect_ratio);
       if (downscale_fits(size, factor)) {
-        sizes.push_back(std::string(to_string(resolution)) + " " + std::string(to_string(aspect_ratio)) + " (" +
-                        to_string(size) + ")");
+        sizes.push_back(std::string(to_string(resolution)) + " " + std::string(to_string(aspect_ratio)) +
+                        " (" + to_string(size) + ")");
       }
     }
   }
@@ -190,7 +215,8 @@ void check_temporal(FieldReader& reader, const TrainingRequest& request, int fac
   std::string frames_text = std::to_string(frames) + " frames";
   for (const auto& snap : request.snaps) {
     if (snap.field == field) {
-      frames_text += " (" + std::to_string(snap.requested) + " snapped down to " + std::to_string(snap.snapped) + ")";
+      frames_text +=
+          " (" + std::to_string(snap.requested) + " snapped down to " + std::to_string(snap.snapped) + ")";
     }
   }
   const bool validation = field != "number_of_frames";
@@ -208,8 +234,8 @@ void check_temporal(FieldReader& reader, const TrainingRequest& request, int fac
       break;
     }
   }
-  std::string msg = "reference_temporal_scale_factor=" + std::to_string(factor) + " needs (" + std::string(field) +
-                    "-1)/" + std::to_string(factor) + " to be a multiple of " +
+  std::string msg = "reference_temporal_scale_factor=" + std::to_string(factor) + " needs (" +
+                    std::string(field) + "-1)/" + std::to_string(factor) + " to be a multiple of " +
                     std::to_string(kVaeTemporalCompression) + ": with " + frames_text + " use " +
                     alternatives(fitting_temporal_factors(frames));
   if (!nearby.empty()) {
@@ -221,15 +247,17 @@ void check_temporal(FieldReader& reader, const TrainingRequest& request, int fac
 
 void add_notes(TrainingRequest& request, const Json& body) {
   if (request.validation.empty()) {
-    request.notes.push_back("validation is empty: no validation reel is rendered (the result's video is null)");
+    request.notes.push_back(
+        "validation is empty: no validation reel is rendered (the result's video is null)");
   }
   std::string trigger = request.trigger_phrase;
   trigger.erase(0, trigger.find_first_not_of(" \t\n\r"));
   trigger.erase(trigger.find_last_not_of(" \t\n\r") + 1);
   for (size_t entry_idx = 0; entry_idx < request.validation.size() && !trigger.empty(); ++entry_idx) {
     if (request.validation[entry_idx].prompt.find(trigger) == std::string::npos) {
-      request.notes.push_back("validation[" + std::to_string(entry_idx) + "].prompt does not contain the trigger phrase \"" +
-                              trigger + "\": the LoRA may not engage in that preview; add the phrase to the prompt");
+      request.notes.push_back("validation[" + std::to_string(entry_idx) +
+                              "].prompt does not contain the trigger phrase \"" + trigger +
+                              "\": the LoRA may not engage in that preview; add the phrase to the prompt");
     }
   }
   if (!request.validation.empty() && request.validation_interval >= request.number_of_steps) {
@@ -238,7 +266,8 @@ void add_notes(TrainingRequest& request, const Json& body) {
                             ": previews run only at the last step");
   }
   if (body.contains("split_input_duration_threshold")) {
-    request.notes.push_back("split_input_duration_threshold is accepted but unused: scene splitting is off in this mode");
+    request.notes.push_back(
+        "split_input_duration_threshold is accepted but unused: scene splitting is off in this mode");
   }
 }
 
@@ -249,8 +278,8 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   auto& problems = check.problems;
   if (!body.is_object()) {
     problems.push_back({{"body"},
-                        "the request body must be a JSON object of parameters, got " + describe_json_value(body) +
-                            ": send {\"training_data_url\": \"...\", ...}",
+                        "the request body must be a JSON object of parameters, got " +
+                            describe_json_value(body) + ": send {\"training_data_url\": \"...\", ...}",
                         "model_attributes_type"});
     return check;
   }
@@ -258,17 +287,18 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   Validity valid;
   TrainingRequest request;
 
-  valid.take(reader.string("training_data_url", std::nullopt,
-                           "add the URL of the .zip of clip pairs (<name>_start / <name>_end, each with audio)"),
-             request.training_data_url, "training_data_url");
+  valid.take(
+      reader.string("training_data_url", std::nullopt,
+                    "add the URL of the .zip of clip pairs (<name>_start / <name>_end, each with audio)"),
+      request.training_data_url, "training_data_url");
   if (valid.ok({"training_data_url"})) {
     read_location(reader, "training_data_url", request.training_data_url, local_files);
   }
   valid.take(reader.string("trigger_phrase", ""), request.trigger_phrase, "trigger_phrase");
   valid.take(reader.integer_choice("rank", 32, kRanks), request.rank, "rank");
   valid.take(reader.integer("number_of_steps", 2000, 100, 20000), request.number_of_steps, "number_of_steps");
-  valid.take(reader.number("learning_rate", 0.0002, 0.0, /*min_exclusive=*/true, std::nullopt), request.learning_rate,
-             "learning_rate");
+  valid.take(reader.number("learning_rate", 0.0002, 0.0, /*min_exclusive=*/true, std::nullopt),
+             request.learning_rate, "learning_rate");
   valid.take(reader.integer("reference_downscale_factor", 1, 1, kMaxReferenceScaleFactor),
              request.reference_downscale_factor, "reference_downscale_factor");
   valid.take(reader.integer("reference_temporal_scale_factor", 1, 1, kMaxReferenceScaleFactor),
@@ -288,15 +318,17 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   }
   valid.take(reader.boolean("auto_scale_input", false), request.auto_scale_input, "auto_scale_input");
   if (const auto split = reader.boolean("split_input_into_scenes", false); split && *split) {
-    reader.add_problem("split_input_into_scenes", "value_error",
-                       "split_input_into_scenes=true is not available for av2av training: scenes would be cut "
-                       "separately in the reference and the target clip and the pairs would fall out of sync. Set "
-                       "it to false (or leave it out) and cut the clips into matching pairs yourself");
+    reader.add_problem(
+        "split_input_into_scenes", "value_error",
+        "split_input_into_scenes=true is not available for av2av training: scenes would be cut "
+        "separately in the reference and the target clip and the pairs would fall out of sync. Set "
+        "it to false (or leave it out) and cut the clips into matching pairs yourself");
   }
   valid.take(reader.number("split_input_duration_threshold", 30.0, 1.0, false, 60.0),
              request.split_input_duration_threshold, "split_input_duration_threshold");
   valid.take(reader.boolean("audio_normalize", true), request.audio_normalize, "audio_normalize");
-  valid.take(reader.boolean("audio_preserve_pitch", true), request.audio_preserve_pitch, "audio_preserve_pitch");
+  valid.take(reader.boolean("audio_preserve_pitch", true), request.audio_preserve_pitch,
+             "audio_preserve_pitch");
   request.validation = read_validation(reader, valid, local_files, problems);
   valid.take(reader.string("validation_negative_prompt", std::string(kDefaultValidationNegativePrompt)),
              request.validation_negative_prompt, "validation_negative_prompt");
@@ -316,7 +348,8 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   }
   valid.take(reader.number("stg_scale", 1.0, 0.0, false, 3.0), request.stg_scale, "stg_scale");
   valid.take(reader.boolean("debug_dataset", false), request.debug_dataset, "debug_dataset");
-  valid.take(reader.integer("validation_interval", 500, 0, 20000), request.validation_interval, "validation_interval");
+  valid.take(reader.integer("validation_interval", 500, 0, 20000), request.validation_interval,
+             "validation_interval");
   reader.refuse_unknown(kRequestFields);
 
   if (valid.ok({"number_of_frames"})) snap_frames(request, request.number_of_frames, "number_of_frames");
@@ -331,7 +364,8 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
     check_downscale(reader, d, request.resolution, request.aspect_ratio, /*validation=*/false);
   }
   if (valid.ok({"reference_downscale_factor", "validation_resolution", "validation_aspect_ratio"})) {
-    check_downscale(reader, d, request.validation_resolution, request.validation_aspect_ratio, /*validation=*/true);
+    check_downscale(reader, d, request.validation_resolution, request.validation_aspect_ratio,
+                    /*validation=*/true);
   }
   const int s = request.reference_temporal_scale_factor;
   if (valid.ok({"reference_temporal_scale_factor", "number_of_frames"})) {
@@ -354,7 +388,8 @@ RequestCheck check_training_request(std::string_view body, const LocalFilePolicy
     parsed = Json::parse(body);
   } catch (const Json::parse_error& error) {
     std::string detail = error.what();
-    if (const auto bracket = detail.find("] "); detail.starts_with("[json.exception") && bracket != std::string::npos) {
+    if (const auto bracket = detail.find("] ");
+        detail.starts_with("[json.exception") && bracket != std::string::npos) {
       detail.erase(0, bracket + 2);
     }
     RequestCheck check;
@@ -420,7 +455,8 @@ Json describe_training_request(const TrainingRequest& request) {
     snapped.push_back({{"field", snap.field}, {"requested", snap.requested}, {"snapped", snap.snapped}});
   }
   const auto size_json = [](VideoSize size, int frames, double frame_rate) {
-    return Json{{"width", size.width}, {"height", size.height}, {"frames", frames}, {"frame_rate", frame_rate}};
+    return Json{
+        {"width", size.width}, {"height", size.height}, {"frames", frames}, {"frame_rate", frame_rate}};
   };
   const Billing billing = bill(request.number_of_steps, JobOutcome::delivered);
   Json json = to_json(request);
@@ -430,15 +466,17 @@ Json describe_training_request(const TrainingRequest& request) {
       {"training", size_json(request.training_size(), request.number_of_frames, request.frame_rate)},
       {"training_reference", size_json(request.reference_training_size(), request.reference_frame_count(),
                                        request.reference_frame_rate())},
-      {"validation",
-       size_json(request.validation_size(), request.validation_number_of_frames, request.validation_frame_rate)},
-      {"validation_reference", size_json(request.reference_validation_size(), request.reference_validation_frame_count(),
-                                         request.reference_validation_frame_rate())}};
+      {"validation", size_json(request.validation_size(), request.validation_number_of_frames,
+                               request.validation_frame_rate)},
+      {"validation_reference",
+       size_json(request.reference_validation_size(), request.reference_validation_frame_count(),
+                 request.reference_validation_frame_rate())}};
   json["billing"] = {
       {"units_if_delivered", billing.units},
       {"cost_usd_if_delivered", billing.cost_usd},
       {"price_per_unit_usd", kPricePerUnitUsd},
-      {"rule", "max(100, number_of_steps) units when the outputs are delivered; 0 on any failure or cancellation"}};
+      {"rule",
+       "max(100, number_of_steps) units when the outputs are delivered; 0 on any failure or cancellation"}};
   return json;
 }
 

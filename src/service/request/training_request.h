@@ -9,7 +9,6 @@
 // parse_training_request; the job pipeline reads the fields and the derived sizes below.
 
 #include <nlohmann/json_fwd.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +74,9 @@ struct TrainingRequest {
   VideoSize training_size() const { return bucket_size(resolution, aspect_ratio); }
   VideoSize validation_size() const { return bucket_size(validation_resolution, validation_aspect_ratio); }
   // The reference clip's size, (W/d, H/d), in training and at validation (DECISIONS.md §12).
-  VideoSize reference_training_size() const { return reference_size(training_size(), reference_downscale_factor); }
+  VideoSize reference_training_size() const {
+    return reference_size(training_size(), reference_downscale_factor);
+  }
   VideoSize reference_validation_size() const {
     return reference_size(validation_size(), reference_downscale_factor);
   }
@@ -86,7 +87,9 @@ struct TrainingRequest {
   int reference_validation_frame_count() const {
     return service::reference_frame_count(validation_number_of_frames, reference_temporal_scale_factor);
   }
-  double reference_frame_rate() const { return static_cast<double>(frame_rate) / reference_temporal_scale_factor; }
+  double reference_frame_rate() const {
+    return static_cast<double>(frame_rate) / reference_temporal_scale_factor;
+  }
   double reference_validation_frame_rate() const {
     return static_cast<double>(validation_frame_rate) / reference_temporal_scale_factor;
   }
@@ -102,10 +105,12 @@ struct RequestCheck {
 // take an already parsed body (named apart: a std::string converts to both). Local files
 // (file:// URLs and plain paths) are checked against `local_files` (DECISIONS.md §21).
 RequestCheck check_training_request(std::string_view body, const LocalFilePolicy& local_files);
-RequestCheck check_training_request_json(const nlohmann::ordered_json& body, const LocalFilePolicy& local_files);
+RequestCheck check_training_request_json(const nlohmann::ordered_json& body,
+                                         const LocalFilePolicy& local_files);
 // As above, but throws core::InvalidInput carrying every problem.
 TrainingRequest parse_training_request(std::string_view body, const LocalFilePolicy& local_files);
-TrainingRequest parse_training_request_json(const nlohmann::ordered_json& body, const LocalFilePolicy& local_files);
+TrainingRequest parse_training_request_json(const nlohmann::ordered_json& body,
+                                            const LocalFilePolicy& local_files);
 
 // The request as normalized: every field in MISSION.md's order, defaults filled in, frame counts
 // snapped; reference_audio_url only where given. Parsing it again yields the same request.

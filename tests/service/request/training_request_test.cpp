@@ -4,10 +4,10 @@
 #include "service/request/training_request.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
@@ -39,7 +39,8 @@ std::string describe(const std::vector<core::Problem>& problems) {
   return text;
 }
 
-const core::Problem* find_problem(const std::vector<core::Problem>& problems, const Loc& loc, const std::string& type) {
+const core::Problem* find_problem(const std::vector<core::Problem>& problems, const Loc& loc,
+                                  const std::string& type) {
   for (const auto& problem : problems) {
     if (problem.loc == loc && problem.type == type) return &problem;
   }
@@ -76,7 +77,8 @@ INSTANTIATE_TEST_SUITE_P(
         AcceptedCase{"StepsWholeFloat", R"({"number_of_steps": 1500.0})", "number_of_steps", "1500"},
         AcceptedCase{"LearningRateTiny", R"({"learning_rate": 1e-9})", "learning_rate", "1e-9"},
         AcceptedCase{"LearningRateInteger", R"({"learning_rate": 1})", "learning_rate", "1.0"},
-        AcceptedCase{"DownscaleOne", R"({"reference_downscale_factor": 1})", "reference_downscale_factor", "1"},
+        AcceptedCase{"DownscaleOne", R"({"reference_downscale_factor": 1})", "reference_downscale_factor",
+                     "1"},
         AcceptedCase{"DownscaleEightWhereItFits",
                      R"({"reference_downscale_factor": 8, "validation_resolution": "medium"})",
                      "reference_downscale_factor", "8"},
@@ -90,22 +92,27 @@ INSTANTIATE_TEST_SUITE_P(
         AcceptedCase{"Frames100SnapTo97", R"({"number_of_frames": 100})", "number_of_frames", "97"},
         AcceptedCase{"ValidationFrames120SnapTo113", R"({"validation_number_of_frames": 120})",
                      "validation_number_of_frames", "113"},
-        AcceptedCase{"ValidationFramesMinimum", R"({"validation_number_of_frames": 9})", "validation_number_of_frames",
-                     "9"},
+        AcceptedCase{"ValidationFramesMinimum", R"({"validation_number_of_frames": 9})",
+                     "validation_number_of_frames", "9"},
         AcceptedCase{"FrameRateMinimum", R"({"frame_rate": 8})", "frame_rate", "8"},
         AcceptedCase{"FrameRateMaximum", R"({"frame_rate": 60})", "frame_rate", "60"},
-        AcceptedCase{"ValidationFrameRateMinimum", R"({"validation_frame_rate": 8})", "validation_frame_rate", "8"},
-        AcceptedCase{"ValidationFrameRateMaximum", R"({"validation_frame_rate": 60})", "validation_frame_rate", "60"},
-        AcceptedCase{"ResolutionLow", R"({"resolution": "low", "aspect_ratio": "16:9"})", "resolution", R"("low")"},
+        AcceptedCase{"ValidationFrameRateMinimum", R"({"validation_frame_rate": 8})", "validation_frame_rate",
+                     "8"},
+        AcceptedCase{"ValidationFrameRateMaximum", R"({"validation_frame_rate": 60})",
+                     "validation_frame_rate", "60"},
+        AcceptedCase{"ResolutionLow", R"({"resolution": "low", "aspect_ratio": "16:9"})", "resolution",
+                     R"("low")"},
         AcceptedCase{"AspectPortrait", R"({"aspect_ratio": "9:16"})", "aspect_ratio", R"("9:16")"},
         AcceptedCase{"ThresholdMinimum", R"({"split_input_duration_threshold": 1.0})",
                      "split_input_duration_threshold", "1.0"},
         AcceptedCase{"ThresholdMaximumAsInteger", R"({"split_input_duration_threshold": 60})",
                      "split_input_duration_threshold", "60.0"},
-        AcceptedCase{"SplitScenesFalse", R"({"split_input_into_scenes": false})", "split_input_into_scenes", "false"},
+        AcceptedCase{"SplitScenesFalse", R"({"split_input_into_scenes": false})", "split_input_into_scenes",
+                     "false"},
         AcceptedCase{"StgScaleZero", R"({"stg_scale": 0})", "stg_scale", "0.0"},
         AcceptedCase{"StgScaleMaximum", R"({"stg_scale": 3.0})", "stg_scale", "3.0"},
-        AcceptedCase{"IntervalZeroMeansLastStepOnly", R"({"validation_interval": 0})", "validation_interval", "0"},
+        AcceptedCase{"IntervalZeroMeansLastStepOnly", R"({"validation_interval": 0})", "validation_interval",
+                     "0"},
         AcceptedCase{"IntervalMaximum", R"({"validation_interval": 20000})", "validation_interval", "20000"},
         AcceptedCase{"AudioUrlNullMeansAbsent",
                      R"({"validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4",
@@ -142,13 +149,15 @@ class RefusedRequest : public ::testing::TestWithParam<RefusedCase> {};
 
 TEST_P(RefusedRequest, ReportsTheProblem) {
   const auto& param = GetParam();
-  const auto check = param.overrides.starts_with("!")
-                         ? check_training_request(std::string_view(param.overrides).substr(1), LocalFilePolicy::allow_any())
-                         : check_training_request_json(request_with(param.overrides), LocalFilePolicy::allow_any());
+  const auto check =
+      param.overrides.starts_with("!")
+          ? check_training_request(std::string_view(param.overrides).substr(1), LocalFilePolicy::allow_any())
+          : check_training_request_json(request_with(param.overrides), LocalFilePolicy::allow_any());
   ASSERT_FALSE(check.request) << param.overrides;
   EXPECT_EQ(check.problems.size(), param.count) << describe(check.problems);
   const auto* problem = find_problem(check.problems, param.loc, param.type);
-  ASSERT_NE(problem, nullptr) << "no " << param.type << " problem at the expected loc" << describe(check.problems);
+  ASSERT_NE(problem, nullptr) << "no " << param.type << " problem at the expected loc"
+                              << describe(check.problems);
   for (const auto& part : param.msg_contains) {
     EXPECT_NE(problem->msg.find(part), std::string::npos) << "msg lacks '" << part << "': " << problem->msg;
   }
@@ -163,147 +172,348 @@ Loc body(std::initializer_list<std::string> parts) {
 INSTANTIATE_TEST_SUITE_P(
     Fields, RefusedRequest,
     ::testing::Values(
-        RefusedCase{"TrainingDataUrlMissing", "!{}", body({"training_data_url"}), "missing", {"training_data_url is required"}},
-        RefusedCase{"TrainingDataUrlNumber", R"({"training_data_url": 42})", body({"training_data_url"}), "string_type",
+        RefusedCase{"TrainingDataUrlMissing",
+                    "!{}",
+                    body({"training_data_url"}),
+                    "missing",
+                    {"training_data_url is required"}},
+        RefusedCase{"TrainingDataUrlNumber",
+                    R"({"training_data_url": 42})",
+                    body({"training_data_url"}),
+                    "string_type",
                     {"got 42", "\"42\""}},
-        RefusedCase{"TrainingDataUrlNull", R"({"training_data_url": null})", body({"training_data_url"}), "string_type",
+        RefusedCase{"TrainingDataUrlNull",
+                    R"({"training_data_url": null})",
+                    body({"training_data_url"}),
+                    "string_type",
                     {"got null"}},
-        RefusedCase{"TrainingDataUrlEmpty", R"({"training_data_url": ""})", body({"training_data_url"}), "value_error",
+        RefusedCase{"TrainingDataUrlEmpty",
+                    R"({"training_data_url": ""})",
+                    body({"training_data_url"}),
+                    "value_error",
                     {"empty", "https://"}},
-        RefusedCase{"TrainingDataUrlFtp", R"({"training_data_url": "ftp://host/clips.zip"})",
-                    body({"training_data_url"}), "url_scheme", {"ftp://", "https://"}},
-        RefusedCase{"TrainingDataUrlNoHost", R"({"training_data_url": "https:///clips.zip"})",
-                    body({"training_data_url"}), "url_parsing", {"no host"}},
-        RefusedCase{"TrainingDataUrlHalfScheme", R"({"training_data_url": "http:/host/clips.zip"})",
-                    body({"training_data_url"}), "url_parsing", {"http://host/path"}},
-        RefusedCase{"TriggerPhraseNumber", R"({"trigger_phrase": 7})", body({"trigger_phrase"}), "string_type", {"\"7\""}},
-        RefusedCase{"RankNotAllowed", R"({"rank": 12})", body({"rank"}), "literal_error", {"rank=12", "8, 16, 32, 64 or 128"}},
+        RefusedCase{"TrainingDataUrlFtp",
+                    R"({"training_data_url": "ftp://host/clips.zip"})",
+                    body({"training_data_url"}),
+                    "url_scheme",
+                    {"ftp://", "https://"}},
+        RefusedCase{"TrainingDataUrlNoHost",
+                    R"({"training_data_url": "https:///clips.zip"})",
+                    body({"training_data_url"}),
+                    "url_parsing",
+                    {"no host"}},
+        RefusedCase{"TrainingDataUrlHalfScheme",
+                    R"({"training_data_url": "http:/host/clips.zip"})",
+                    body({"training_data_url"}),
+                    "url_parsing",
+                    {"http://host/path"}},
+        RefusedCase{"TriggerPhraseNumber",
+                    R"({"trigger_phrase": 7})",
+                    body({"trigger_phrase"}),
+                    "string_type",
+                    {"\"7\""}},
+        RefusedCase{"RankNotAllowed",
+                    R"({"rank": 12})",
+                    body({"rank"}),
+                    "literal_error",
+                    {"rank=12", "8, 16, 32, 64 or 128"}},
         RefusedCase{"RankBelowSmallest", R"({"rank": 4})", body({"rank"}), "literal_error", {"rank=4"}},
         RefusedCase{"RankAboveLargest", R"({"rank": 256})", body({"rank"}), "literal_error", {"rank=256"}},
-        RefusedCase{"RankString", R"({"rank": "32"})", body({"rank"}), "int_type", {"the string \"32\"", "without quotes"}},
-        RefusedCase{"RankFraction", R"({"rank": 32.5})", body({"rank"}), "int_from_float", {"32.5", "32 or 33"}},
+        RefusedCase{"RankString",
+                    R"({"rank": "32"})",
+                    body({"rank"}),
+                    "int_type",
+                    {"the string \"32\"", "without quotes"}},
+        RefusedCase{
+            "RankFraction", R"({"rank": 32.5})", body({"rank"}), "int_from_float", {"32.5", "32 or 33"}},
         RefusedCase{"RankBool", R"({"rank": true})", body({"rank"}), "int_type", {"got true"}},
         RefusedCase{"RankNull", R"({"rank": null})", body({"rank"}), "int_type", {"got null", "default 32"}},
         RefusedCase{"RankArray", R"({"rank": [32]})", body({"rank"}), "int_type", {"an array"}},
-        RefusedCase{"StepsOneBelow", R"({"number_of_steps": 99})", body({"number_of_steps"}), "greater_than_equal",
+        RefusedCase{"StepsOneBelow",
+                    R"({"number_of_steps": 99})",
+                    body({"number_of_steps"}),
+                    "greater_than_equal",
                     {"number_of_steps=99", "100 to 20000"}},
-        RefusedCase{"StepsOneAbove", R"({"number_of_steps": 20001})", body({"number_of_steps"}), "less_than_equal",
+        RefusedCase{"StepsOneAbove",
+                    R"({"number_of_steps": 20001})",
+                    body({"number_of_steps"}),
+                    "less_than_equal",
                     {"number_of_steps=20001", "maximum 20000"}},
-        RefusedCase{"StepsString", R"({"number_of_steps": "2000"})", body({"number_of_steps"}), "int_type",
+        RefusedCase{"StepsString",
+                    R"({"number_of_steps": "2000"})",
+                    body({"number_of_steps"}),
+                    "int_type",
                     {"write 2000 without quotes"}},
-        RefusedCase{"StepsFraction", R"({"number_of_steps": 150.5})", body({"number_of_steps"}), "int_from_float",
+        RefusedCase{"StepsFraction",
+                    R"({"number_of_steps": 150.5})",
+                    body({"number_of_steps"}),
+                    "int_from_float",
                     {"150 or 151"}},
-        RefusedCase{"StepsHuge", R"({"number_of_steps": 1e30})", body({"number_of_steps"}), "less_than_equal",
+        RefusedCase{"StepsHuge",
+                    R"({"number_of_steps": 1e30})",
+                    body({"number_of_steps"}),
+                    "less_than_equal",
                     {"maximum 20000"}},
-        RefusedCase{"LearningRateZero", R"({"learning_rate": 0})", body({"learning_rate"}), "greater_than",
+        RefusedCase{"LearningRateZero",
+                    R"({"learning_rate": 0})",
+                    body({"learning_rate"}),
+                    "greater_than",
                     {"learning_rate=0", "greater than 0"}},
-        RefusedCase{"LearningRateNegative", R"({"learning_rate": -0.0001})", body({"learning_rate"}), "greater_than",
+        RefusedCase{"LearningRateNegative",
+                    R"({"learning_rate": -0.0001})",
+                    body({"learning_rate"}),
+                    "greater_than",
                     {"-0.0001"}},
-        RefusedCase{"LearningRateString", R"({"learning_rate": "2e-4"})", body({"learning_rate"}), "float_type",
+        RefusedCase{"LearningRateString",
+                    R"({"learning_rate": "2e-4"})",
+                    body({"learning_rate"}),
+                    "float_type",
                     {"write 2e-4 without quotes"}},
-        RefusedCase{"LearningRateBool", R"({"learning_rate": false})", body({"learning_rate"}), "float_type",
+        RefusedCase{"LearningRateBool",
+                    R"({"learning_rate": false})",
+                    body({"learning_rate"}),
+                    "float_type",
                     {"got false"}},
-        RefusedCase{"LearningRateObject", R"({"learning_rate": {"value": 1}})", body({"learning_rate"}), "float_type",
+        RefusedCase{"LearningRateObject",
+                    R"({"learning_rate": {"value": 1}})",
+                    body({"learning_rate"}),
+                    "float_type",
                     {"an object"}},
-        RefusedCase{"DownscaleZero", R"({"reference_downscale_factor": 0})", body({"reference_downscale_factor"}),
-                    "greater_than_equal", {"1 to 8"}},
-        RefusedCase{"DownscaleNine", R"({"reference_downscale_factor": 9})", body({"reference_downscale_factor"}),
-                    "less_than_equal", {"1 to 8"}},
-        RefusedCase{"TemporalZero", R"({"reference_temporal_scale_factor": 0})",
-                    body({"reference_temporal_scale_factor"}), "greater_than_equal", {"1 to 8"}},
-        RefusedCase{"TemporalNine", R"({"reference_temporal_scale_factor": 9})",
-                    body({"reference_temporal_scale_factor"}), "less_than_equal", {"1 to 8"}},
-        RefusedCase{"FramesOneBelow", R"({"number_of_frames": 8})", body({"number_of_frames"}), "greater_than_equal",
+        RefusedCase{"DownscaleZero",
+                    R"({"reference_downscale_factor": 0})",
+                    body({"reference_downscale_factor"}),
+                    "greater_than_equal",
+                    {"1 to 8"}},
+        RefusedCase{"DownscaleNine",
+                    R"({"reference_downscale_factor": 9})",
+                    body({"reference_downscale_factor"}),
+                    "less_than_equal",
+                    {"1 to 8"}},
+        RefusedCase{"TemporalZero",
+                    R"({"reference_temporal_scale_factor": 0})",
+                    body({"reference_temporal_scale_factor"}),
+                    "greater_than_equal",
+                    {"1 to 8"}},
+        RefusedCase{"TemporalNine",
+                    R"({"reference_temporal_scale_factor": 9})",
+                    body({"reference_temporal_scale_factor"}),
+                    "less_than_equal",
+                    {"1 to 8"}},
+        RefusedCase{"FramesOneBelow",
+                    R"({"number_of_frames": 8})",
+                    body({"number_of_frames"}),
+                    "greater_than_equal",
                     {"9 to 121"}},
-        RefusedCase{"FramesOneAbove", R"({"number_of_frames": 122})", body({"number_of_frames"}), "less_than_equal",
+        RefusedCase{"FramesOneAbove",
+                    R"({"number_of_frames": 122})",
+                    body({"number_of_frames"}),
+                    "less_than_equal",
                     {"9 to 121"}},
-        RefusedCase{"FrameRateOneBelow", R"({"frame_rate": 7})", body({"frame_rate"}), "greater_than_equal", {"8 to 60"}},
-        RefusedCase{"FrameRateOneAbove", R"({"frame_rate": 61})", body({"frame_rate"}), "less_than_equal", {"8 to 60"}},
-        RefusedCase{"ResolutionUnknown", R"({"resolution": "ultra"})", body({"resolution"}), "literal_error",
+        RefusedCase{"FrameRateOneBelow",
+                    R"({"frame_rate": 7})",
+                    body({"frame_rate"}),
+                    "greater_than_equal",
+                    {"8 to 60"}},
+        RefusedCase{"FrameRateOneAbove",
+                    R"({"frame_rate": 61})",
+                    body({"frame_rate"}),
+                    "less_than_equal",
+                    {"8 to 60"}},
+        RefusedCase{"ResolutionUnknown",
+                    R"({"resolution": "ultra"})",
+                    body({"resolution"}),
+                    "literal_error",
                     {"\"ultra\"", "\"low\", \"medium\" or \"high\""}},
-        RefusedCase{"ResolutionCapitalized", R"({"resolution": "Medium"})", body({"resolution"}), "literal_error",
+        RefusedCase{"ResolutionCapitalized",
+                    R"({"resolution": "Medium"})",
+                    body({"resolution"}),
+                    "literal_error",
                     {"did you mean \"medium\""}},
-        RefusedCase{"ResolutionNumber", R"({"resolution": 768})", body({"resolution"}), "string_type", {"got 768"}},
-        RefusedCase{"AspectRatioUnknown", R"({"aspect_ratio": "4:3"})", body({"aspect_ratio"}), "literal_error",
+        RefusedCase{
+            "ResolutionNumber", R"({"resolution": 768})", body({"resolution"}), "string_type", {"got 768"}},
+        RefusedCase{"AspectRatioUnknown",
+                    R"({"aspect_ratio": "4:3"})",
+                    body({"aspect_ratio"}),
+                    "literal_error",
                     {"\"16:9\", \"1:1\" or \"9:16\""}},
-        RefusedCase{"AspectRatioWithX", R"({"aspect_ratio": "16x9"})", body({"aspect_ratio"}), "literal_error",
+        RefusedCase{"AspectRatioWithX",
+                    R"({"aspect_ratio": "16x9"})",
+                    body({"aspect_ratio"}),
+                    "literal_error",
                     {"did you mean \"16:9\""}},
-        RefusedCase{"AutoScaleString", R"({"auto_scale_input": "true"})", body({"auto_scale_input"}), "bool_type",
+        RefusedCase{"AutoScaleString",
+                    R"({"auto_scale_input": "true"})",
+                    body({"auto_scale_input"}),
+                    "bool_type",
                     {"write true without quotes"}},
-        RefusedCase{"AutoScaleNumber", R"({"auto_scale_input": 1})", body({"auto_scale_input"}), "bool_type",
+        RefusedCase{"AutoScaleNumber",
+                    R"({"auto_scale_input": 1})",
+                    body({"auto_scale_input"}),
+                    "bool_type",
                     {"got 1", "true or false"}},
-        RefusedCase{"AutoScaleNull", R"({"auto_scale_input": null})", body({"auto_scale_input"}), "bool_type",
+        RefusedCase{"AutoScaleNull",
+                    R"({"auto_scale_input": null})",
+                    body({"auto_scale_input"}),
+                    "bool_type",
                     {"got null"}},
-        RefusedCase{"SplitScenesOn", R"({"split_input_into_scenes": true})", body({"split_input_into_scenes"}),
-                    "value_error", {"split_input_into_scenes=true", "false"}},
-        RefusedCase{"ThresholdBelow", R"({"split_input_duration_threshold": 0.99})",
-                    body({"split_input_duration_threshold"}), "greater_than_equal", {"0.99", "1.0 to 60.0"}},
-        RefusedCase{"ThresholdAbove", R"({"split_input_duration_threshold": 60.01})",
-                    body({"split_input_duration_threshold"}), "less_than_equal", {"60.01"}},
-        RefusedCase{"AudioNormalizeString", R"({"audio_normalize": "yes"})", body({"audio_normalize"}), "bool_type",
+        RefusedCase{"SplitScenesOn",
+                    R"({"split_input_into_scenes": true})",
+                    body({"split_input_into_scenes"}),
+                    "value_error",
+                    {"split_input_into_scenes=true", "false"}},
+        RefusedCase{"ThresholdBelow",
+                    R"({"split_input_duration_threshold": 0.99})",
+                    body({"split_input_duration_threshold"}),
+                    "greater_than_equal",
+                    {"0.99", "1.0 to 60.0"}},
+        RefusedCase{"ThresholdAbove",
+                    R"({"split_input_duration_threshold": 60.01})",
+                    body({"split_input_duration_threshold"}),
+                    "less_than_equal",
+                    {"60.01"}},
+        RefusedCase{"AudioNormalizeString",
+                    R"({"audio_normalize": "yes"})",
+                    body({"audio_normalize"}),
+                    "bool_type",
                     {"the string \"yes\""}},
-        RefusedCase{"PreservePitchNumber", R"({"audio_preserve_pitch": 0})", body({"audio_preserve_pitch"}), "bool_type",
+        RefusedCase{"PreservePitchNumber",
+                    R"({"audio_preserve_pitch": 0})",
+                    body({"audio_preserve_pitch"}),
+                    "bool_type",
                     {"got 0"}},
-        RefusedCase{"NegativePromptNumber", R"({"validation_negative_prompt": 5})", body({"validation_negative_prompt"}),
-                    "string_type", {"got 5"}},
-        RefusedCase{"NegativePromptNull", R"({"validation_negative_prompt": null})",
-                    body({"validation_negative_prompt"}), "string_type", {"leave validation_negative_prompt out"}},
-        RefusedCase{"ValidationFramesOneBelow", R"({"validation_number_of_frames": 8})",
-                    body({"validation_number_of_frames"}), "greater_than_equal", {"9 to 121"}},
-        RefusedCase{"ValidationFramesOneAbove", R"({"validation_number_of_frames": 122})",
-                    body({"validation_number_of_frames"}), "less_than_equal", {"9 to 121"}},
-        RefusedCase{"ValidationFrameRateOneBelow", R"({"validation_frame_rate": 7})", body({"validation_frame_rate"}),
-                    "greater_than_equal", {"8 to 60"}},
-        RefusedCase{"ValidationFrameRateOneAbove", R"({"validation_frame_rate": 61})", body({"validation_frame_rate"}),
-                    "less_than_equal", {"8 to 60"}},
-        RefusedCase{"ValidationResolutionUnknown", R"({"validation_resolution": "4k"})", body({"validation_resolution"}),
-                    "literal_error", {"\"4k\""}},
-        RefusedCase{"ValidationAspectUnknown", R"({"validation_aspect_ratio": "2:1"})",
-                    body({"validation_aspect_ratio"}), "literal_error", {"\"2:1\""}},
-        RefusedCase{"StgScaleBelow", R"({"stg_scale": -0.1})", body({"stg_scale"}), "greater_than_equal", {"0.0 to 3.0"}},
-        RefusedCase{"StgScaleAbove", R"({"stg_scale": 3.01})", body({"stg_scale"}), "less_than_equal", {"3.01"}},
-        RefusedCase{"StgScaleString", R"({"stg_scale": "1"})", body({"stg_scale"}), "float_type", {"without quotes"}},
-        RefusedCase{"DebugDatasetString", R"({"debug_dataset": "false"})", body({"debug_dataset"}), "bool_type",
+        RefusedCase{"NegativePromptNumber",
+                    R"({"validation_negative_prompt": 5})",
+                    body({"validation_negative_prompt"}),
+                    "string_type",
+                    {"got 5"}},
+        RefusedCase{"NegativePromptNull",
+                    R"({"validation_negative_prompt": null})",
+                    body({"validation_negative_prompt"}),
+                    "string_type",
+                    {"leave validation_negative_prompt out"}},
+        RefusedCase{"ValidationFramesOneBelow",
+                    R"({"validation_number_of_frames": 8})",
+                    body({"validation_number_of_frames"}),
+                    "greater_than_equal",
+                    {"9 to 121"}},
+        RefusedCase{"ValidationFramesOneAbove",
+                    R"({"validation_number_of_frames": 122})",
+                    body({"validation_number_of_frames"}),
+                    "less_than_equal",
+                    {"9 to 121"}},
+        RefusedCase{"ValidationFrameRateOneBelow",
+                    R"({"validation_frame_rate": 7})",
+                    body({"validation_frame_rate"}),
+                    "greater_than_equal",
+                    {"8 to 60"}},
+        RefusedCase{"ValidationFrameRateOneAbove",
+                    R"({"validation_frame_rate": 61})",
+                    body({"validation_frame_rate"}),
+                    "less_than_equal",
+                    {"8 to 60"}},
+        RefusedCase{"ValidationResolutionUnknown",
+                    R"({"validation_resolution": "4k"})",
+                    body({"validation_resolution"}),
+                    "literal_error",
+                    {"\"4k\""}},
+        RefusedCase{"ValidationAspectUnknown",
+                    R"({"validation_aspect_ratio": "2:1"})",
+                    body({"validation_aspect_ratio"}),
+                    "literal_error",
+                    {"\"2:1\""}},
+        RefusedCase{"StgScaleBelow",
+                    R"({"stg_scale": -0.1})",
+                    body({"stg_scale"}),
+                    "greater_than_equal",
+                    {"0.0 to 3.0"}},
+        RefusedCase{
+            "StgScaleAbove", R"({"stg_scale": 3.01})", body({"stg_scale"}), "less_than_equal", {"3.01"}},
+        RefusedCase{
+            "StgScaleString", R"({"stg_scale": "1"})", body({"stg_scale"}), "float_type", {"without quotes"}},
+        RefusedCase{"DebugDatasetString",
+                    R"({"debug_dataset": "false"})",
+                    body({"debug_dataset"}),
+                    "bool_type",
                     {"write false without quotes"}},
-        RefusedCase{"IntervalOneBelow", R"({"validation_interval": -1})", body({"validation_interval"}),
-                    "greater_than_equal", {"0 to 20000"}},
-        RefusedCase{"IntervalOneAbove", R"({"validation_interval": 20001})", body({"validation_interval"}),
-                    "less_than_equal", {"0 to 20000"}},
-        RefusedCase{"IntervalFraction", R"({"validation_interval": 1.5})", body({"validation_interval"}),
-                    "int_from_float", {"1 or 2"}},
+        RefusedCase{"IntervalOneBelow",
+                    R"({"validation_interval": -1})",
+                    body({"validation_interval"}),
+                    "greater_than_equal",
+                    {"0 to 20000"}},
+        RefusedCase{"IntervalOneAbove",
+                    R"({"validation_interval": 20001})",
+                    body({"validation_interval"}),
+                    "less_than_equal",
+                    {"0 to 20000"}},
+        RefusedCase{"IntervalFraction",
+                    R"({"validation_interval": 1.5})",
+                    body({"validation_interval"}),
+                    "int_from_float",
+                    {"1 or 2"}},
         RefusedCase{"ValidationObjectNotArray",
                     R"({"validation": {"prompt": "p", "reference_video_url": "https://x.io/a.mp4"}})",
-                    body({"validation"}), "list_type", {"wrap the object in [ ]"}},
-        RefusedCase{"ValidationString", R"({"validation": "none"})", body({"validation"}), "list_type", {"the string"}},
+                    body({"validation"}),
+                    "list_type",
+                    {"wrap the object in [ ]"}},
+        RefusedCase{"ValidationString",
+                    R"({"validation": "none"})",
+                    body({"validation"}),
+                    "list_type",
+                    {"the string"}},
         RefusedCase{"ValidationThreeEntries",
                     R"({"validation": [{"prompt": "a", "reference_video_url": "https://x.io/a.mp4"},
                                        {"prompt": "b", "reference_video_url": "https://x.io/b.mp4"},
                                        {"prompt": "c", "reference_video_url": "https://x.io/c.mp4"}]})",
-                    body({"validation"}), "too_long", {"3 entries", "at most 2", "remove 1"}},
-        RefusedCase{"ValidationEntryArray", R"({"validation": [["p", "https://x.io/a.mp4"]]})",
-                    body({"validation", "0"}), "model_type", {"validation[0] must be an object", "an array"}},
-        RefusedCase{"ValidationEntryWithoutVideo", R"({"validation": [{"prompt": "p"}]})",
-                    body({"validation", "0", "reference_video_url"}), "missing",
+                    body({"validation"}),
+                    "too_long",
+                    {"3 entries", "at most 2", "remove 1"}},
+        RefusedCase{"ValidationEntryArray",
+                    R"({"validation": [["p", "https://x.io/a.mp4"]]})",
+                    body({"validation", "0"}),
+                    "model_type",
+                    {"validation[0] must be an object", "an array"}},
+        RefusedCase{"ValidationEntryWithoutVideo",
+                    R"({"validation": [{"prompt": "p"}]})",
+                    body({"validation", "0", "reference_video_url"}),
+                    "missing",
                     {"validation[0].reference_video_url is required"}},
-        RefusedCase{"ValidationEntryWithoutPrompt", R"({"validation": [{"reference_video_url": "https://x.io/a.mp4"}]})",
-                    body({"validation", "0", "prompt"}), "missing", {"validation[0].prompt"}},
+        RefusedCase{"ValidationEntryWithoutPrompt",
+                    R"({"validation": [{"reference_video_url": "https://x.io/a.mp4"}]})",
+                    body({"validation", "0", "prompt"}),
+                    "missing",
+                    {"validation[0].prompt"}},
         RefusedCase{"ValidationVideoNumber",
                     R"({"validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4"},
                                        {"prompt": "p", "reference_video_url": 3}]})",
-                    body({"validation", "1", "reference_video_url"}), "string_type", {"validation[1].reference_video_url"}},
+                    body({"validation", "1", "reference_video_url"}),
+                    "string_type",
+                    {"validation[1].reference_video_url"}},
         RefusedCase{"ValidationAudioScheme",
                     R"({"validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4",
                                         "reference_audio_url": "s3://bucket/a.wav"}]})",
-                    body({"validation", "0", "reference_audio_url"}), "url_scheme", {"s3://"}},
+                    body({"validation", "0", "reference_audio_url"}),
+                    "url_scheme",
+                    {"s3://"}},
         RefusedCase{"ValidationEntryUnknownField",
                     R"({"validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4",
                                         "reference_audio": "https://x.io/a.wav"}]})",
-                    body({"validation", "0", "reference_audio"}), "extra_forbidden",
+                    body({"validation", "0", "reference_audio"}),
+                    "extra_forbidden",
                     {"did you mean validation[0].reference_audio_url"}},
-        RefusedCase{"UnknownFieldTypo", R"({"ranks": 16})", body({"ranks"}), "extra_forbidden", {"did you mean rank?"}},
-        RefusedCase{"UnknownFieldCamelCase", R"({"numberOfSteps": 500})", body({"numberOfSteps"}), "extra_forbidden",
+        RefusedCase{"UnknownFieldTypo",
+                    R"({"ranks": 16})",
+                    body({"ranks"}),
+                    "extra_forbidden",
+                    {"did you mean rank?"}},
+        RefusedCase{"UnknownFieldCamelCase",
+                    R"({"numberOfSteps": 500})",
+                    body({"numberOfSteps"}),
+                    "extra_forbidden",
                     {"did you mean number_of_steps?"}},
-        RefusedCase{"UnknownFieldUnrelated", R"({"colour": "red"})", body({"colour"}), "extra_forbidden",
+        RefusedCase{"UnknownFieldUnrelated",
+                    R"({"colour": "red"})",
+                    body({"colour"}),
+                    "extra_forbidden",
                     {"remove it", "training_data_url"}},
         RefusedCase{"BodyIsAnArray", "![]", body({}), "model_attributes_type", {"JSON object"}},
         RefusedCase{"BodyIsNotJson", "!{\"rank\": }", body({"10"}), "json_invalid", {"not valid JSON"}}),
@@ -313,42 +523,58 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     CrossField, RefusedRequest,
     ::testing::Values(
-        RefusedCase{"DownscaleDoesNotFitTrainingSize",
-                    R"({"reference_downscale_factor": 4, "aspect_ratio": "16:9", "validation_resolution": "medium",
+        RefusedCase{
+            "DownscaleDoesNotFitTrainingSize",
+            R"({"reference_downscale_factor": 4, "aspect_ratio": "16:9", "validation_resolution": "medium",
                         "validation_aspect_ratio": "1:1"})",
-                    body({"reference_downscale_factor"}), "value_error",
-                    {"training size 768x448", "448/4 = 112 is not a multiple of 32", "Use 1 or 2",
-                     "low 1:1 (512x512) or medium 1:1 (768x768)"}},
-        RefusedCase{"DownscaleFitsTrainingButNotValidationSize", R"({"reference_downscale_factor": 4})",
-                    body({"reference_downscale_factor"}), "value_error",
+            body({"reference_downscale_factor"}),
+            "value_error",
+            {"training size 768x448", "448/4 = 112 is not a multiple of 32", "Use 1 or 2",
+             "low 1:1 (512x512) or medium 1:1 (768x768)"}},
+        RefusedCase{"DownscaleFitsTrainingButNotValidationSize",
+                    R"({"reference_downscale_factor": 4})",
+                    body({"reference_downscale_factor"}),
+                    "value_error",
                     {"validation size 960x960", "validation_resolution high", "960/4 = 240",
                      "Use 1, 2, 3, 5 or 6", "set validation_resolution and validation_aspect_ratio"}},
         RefusedCase{"DownscaleFitsNoSizeAtAll",
-                    R"({"reference_downscale_factor": 7})", body({"reference_downscale_factor"}), "value_error",
-                    {"no resolution accepts 7"}, 2},
+                    R"({"reference_downscale_factor": 7})",
+                    body({"reference_downscale_factor"}),
+                    "value_error",
+                    {"no resolution accepts 7"},
+                    2},
         RefusedCase{"DownscaleFailsBothSizes",
                     R"({"reference_downscale_factor": 2, "resolution": "high", "aspect_ratio": "16:9",
                         "validation_aspect_ratio": "9:16"})",
-                    body({"reference_downscale_factor"}), "value_error", {"544/2 = 272"}, 2},
+                    body({"reference_downscale_factor"}),
+                    "value_error",
+                    {"544/2 = 272"},
+                    2},
         RefusedCase{"TemporalDoesNotFitValidationFrames",
                     R"({"reference_temporal_scale_factor": 2, "number_of_frames": 81})",
-                    body({"reference_temporal_scale_factor"}), "value_error",
+                    body({"reference_temporal_scale_factor"}),
+                    "value_error",
                     {"(validation_number_of_frames-1)/2", "with 89 frames use 1",
                      "set validation_number_of_frames to 81 or 97"}},
-        RefusedCase{"TemporalSnappedCountDoesNotFit",
-                    R"({"reference_temporal_scale_factor": 2, "number_of_frames": 90, "validation_number_of_frames": 97})",
-                    body({"reference_temporal_scale_factor"}), "value_error",
-                    {"with 89 frames (90 snapped down to 89) use 1", "or use 81 or 97 frames"}},
-        RefusedCase{"TemporalEightOnlyFits65",
-                    R"({"reference_temporal_scale_factor": 8, "number_of_frames": 121, "validation_number_of_frames": 65})",
-                    body({"reference_temporal_scale_factor"}), "value_error",
-                    {"with 121 frames use 1, 3 or 5", "or use 65 frames"}}),
+        RefusedCase{
+            "TemporalSnappedCountDoesNotFit",
+            R"({"reference_temporal_scale_factor": 2, "number_of_frames": 90, "validation_number_of_frames": 97})",
+            body({"reference_temporal_scale_factor"}),
+            "value_error",
+            {"with 89 frames (90 snapped down to 89) use 1", "or use 81 or 97 frames"}},
+        RefusedCase{
+            "TemporalEightOnlyFits65",
+            R"({"reference_temporal_scale_factor": 8, "number_of_frames": 121, "validation_number_of_frames": 65})",
+            body({"reference_temporal_scale_factor"}),
+            "value_error",
+            {"with 121 frames use 1, 3 or 5", "or use 65 frames"}}),
     [](const auto& info) { return info.param.name; });
 
 // 100 frames snap to 97, which S=4 fits: the factor is checked against the snapped count.
 TEST(RequestValidation, SnappedFrameCountThatFitsTheTemporalFactorIsAccepted) {
   const auto check = check_training_request_json(
-      request_with(R"({"reference_temporal_scale_factor": 4, "number_of_frames": 100, "validation_number_of_frames": 97})"),
+      request_with(
+          R"({"reference_temporal_scale_factor": 4, "number_of_frames": 100, "validation_number_of_frames": 97})"),
       LocalFilePolicy::allow_any());
   ASSERT_TRUE(check.request) << describe(check.problems);
   EXPECT_EQ(check.request->number_of_frames, 97);
@@ -357,35 +583,38 @@ TEST(RequestValidation, SnappedFrameCountThatFitsTheTemporalFactorIsAccepted) {
 
 TEST(RequestValidation, DocumentedExample89FramesWithTemporalFactor2IsA422) {
   const auto check = check_training_request_json(request_with(R"({"reference_temporal_scale_factor": 2})"),
-                                            LocalFilePolicy::allow_any());
+                                                 LocalFilePolicy::allow_any());
   ASSERT_FALSE(check.request);
   ASSERT_EQ(check.problems.size(), 2u) << describe(check.problems);  // training and validation frames
   EXPECT_EQ(check.problems[0].loc, body({"reference_temporal_scale_factor"}));
   EXPECT_EQ(check.problems[0].type, "value_error");
   EXPECT_EQ(check.problems[0].msg,
-            "reference_temporal_scale_factor=2 needs (number_of_frames-1)/2 to be a multiple of 8: with 89 frames use 1, "
+            "reference_temporal_scale_factor=2 needs (number_of_frames-1)/2 to be a multiple of 8: with 89 "
+            "frames use 1, "
             "or use 81 or 97 frames");
   EXPECT_NE(check.problems[1].msg.find("validation_number_of_frames"), std::string::npos);
 }
 
 TEST(RequestValidation, DownscaleFactorMustFitTheValidationBucketToo) {
   // medium 1:1 (768x768) takes d=3; high 1:1 (960x960) takes 3 too; high 16:9 (960x544) does not.
-  EXPECT_TRUE(check_training_request_json(request_with(R"({"reference_downscale_factor": 3})"), LocalFilePolicy::allow_any())
+  EXPECT_TRUE(check_training_request_json(request_with(R"({"reference_downscale_factor": 3})"),
+                                          LocalFilePolicy::allow_any())
                   .request);
   const auto check = check_training_request_json(
       request_with(R"({"reference_downscale_factor": 3, "validation_aspect_ratio": "16:9"})"),
       LocalFilePolicy::allow_any());
   ASSERT_EQ(check.problems.size(), 1u) << describe(check.problems);
-  EXPECT_NE(check.problems[0].msg.find("validation size 960x544"), std::string::npos) << check.problems[0].msg;
+  EXPECT_NE(check.problems[0].msg.find("validation size 960x544"), std::string::npos)
+      << check.problems[0].msg;
 }
 
 // Every resolution x aspect ratio x d = 1..8, through the parser, against trainer.md §1.5's table
 // (written out here, independently of buckets.cpp). The validation bucket is set to the same one.
 TEST(RequestValidation, EveryBucketAndDownscaleFactorMatchesTheTrainerTable) {
   const std::map<std::pair<std::string, std::string>, std::set<int>> legal = {
-      {{"low", "16:9"}, {1}},           {{"low", "1:1"}, {1, 2, 4, 8}},          {{"low", "9:16"}, {1}},
-      {{"medium", "16:9"}, {1, 2}},     {{"medium", "1:1"}, {1, 2, 3, 4, 6, 8}}, {{"medium", "9:16"}, {1, 2}},
-      {{"high", "16:9"}, {1}},          {{"high", "1:1"}, {1, 2, 3, 5, 6}},      {{"high", "9:16"}, {1}},
+      {{"low", "16:9"}, {1}},       {{"low", "1:1"}, {1, 2, 4, 8}},          {{"low", "9:16"}, {1}},
+      {{"medium", "16:9"}, {1, 2}}, {{"medium", "1:1"}, {1, 2, 3, 4, 6, 8}}, {{"medium", "9:16"}, {1, 2}},
+      {{"high", "16:9"}, {1}},      {{"high", "1:1"}, {1, 2, 3, 5, 6}},      {{"high", "9:16"}, {1}},
   };
   for (const auto& [bucket, factors] : legal) {
     const auto& [resolution, aspect_ratio] = bucket;
@@ -395,7 +624,8 @@ TEST(RequestValidation, EveryBucketAndDownscaleFactorMatchesTheTrainerTable) {
                         {"validation_resolution", resolution},
                         {"validation_aspect_ratio", aspect_ratio},
                         {"reference_downscale_factor", factor}};
-      const auto check = check_training_request_json(request_with(overrides.dump()), LocalFilePolicy::allow_any());
+      const auto check =
+          check_training_request_json(request_with(overrides.dump()), LocalFilePolicy::allow_any());
       const bool expected = factors.count(factor) > 0;
       EXPECT_EQ(check.request.has_value(), expected)
           << resolution << " " << aspect_ratio << " d=" << factor << describe(check.problems);
@@ -403,7 +633,8 @@ TEST(RequestValidation, EveryBucketAndDownscaleFactorMatchesTheTrainerTable) {
         ASSERT_EQ(check.problems.size(), 2u) << describe(check.problems);  // training and validation
         EXPECT_EQ(check.problems[0].loc, body({"reference_downscale_factor"}));
       } else {
-        EXPECT_EQ(check.request->reference_training_size().width * factor, check.request->training_size().width);
+        EXPECT_EQ(check.request->reference_training_size().width * factor,
+                  check.request->training_size().width);
       }
     }
   }
@@ -429,9 +660,11 @@ TEST(RequestValidation, EveryTemporalFactorAndFrameCountMatchesTheTrainerTable) 
       Json overrides = {{"reference_temporal_scale_factor", factor},
                         {"number_of_frames", frames},
                         {"validation_number_of_frames", frames}};
-      const auto check = check_training_request_json(request_with(overrides.dump()), LocalFilePolicy::allow_any());
+      const auto check =
+          check_training_request_json(request_with(overrides.dump()), LocalFilePolicy::allow_any());
       const bool expected = counts.count(snapped) > 0;
-      ASSERT_EQ(check.request.has_value(), expected) << "F=" << frames << " S=" << factor << describe(check.problems);
+      ASSERT_EQ(check.request.has_value(), expected)
+          << "F=" << frames << " S=" << factor << describe(check.problems);
       if (expected) {
         ++accepted;
         EXPECT_EQ(check.request->number_of_frames, snapped);
@@ -449,7 +682,8 @@ TEST(RequestValidation, EveryTemporalFactorAndFrameCountMatchesTheTrainerTable) 
 
 TEST(RequestValidation, SnapsAreRecordedWithANote) {
   const auto request = parse_training_request_json(
-      request_with(R"({"number_of_frames": 90, "validation_number_of_frames": 100})"), LocalFilePolicy::allow_any());
+      request_with(R"({"number_of_frames": 90, "validation_number_of_frames": 100})"),
+      LocalFilePolicy::allow_any());
   ASSERT_EQ(request.snaps.size(), 2u);
   EXPECT_EQ(request.snaps[0], (FrameSnap{"number_of_frames", 90, 89}));
   EXPECT_EQ(request.snaps[1], (FrameSnap{"validation_number_of_frames", 100, 97}));
@@ -457,16 +691,16 @@ TEST(RequestValidation, SnapsAreRecordedWithANote) {
                       "number_of_frames 90 snapped down to 89 (frame counts are 8k+1: 9, 17, 25, ..., 121)"),
             request.notes.end());
   for (const int exact : {9, 121}) {
-    const auto unsnapped = parse_training_request_json(
-        request_with(Json{{"number_of_frames", exact}}.dump()), LocalFilePolicy::allow_any());
+    const auto unsnapped = parse_training_request_json(request_with(Json{{"number_of_frames", exact}}.dump()),
+                                                       LocalFilePolicy::allow_any());
     EXPECT_EQ(unsnapped.number_of_frames, exact);
     EXPECT_TRUE(unsnapped.snaps.empty());
   }
 }
 
 TEST(RequestValidation, DefaultsFollowTheMissionTable) {
-  const auto request = parse_training_request(std::string(R"({"training_data_url": "https://example.com/c.zip"})"),
-                                              LocalFilePolicy::allow_any());
+  const auto request = parse_training_request(
+      std::string(R"({"training_data_url": "https://example.com/c.zip"})"), LocalFilePolicy::allow_any());
   const Json expected = {
       {"training_data_url", "https://example.com/c.zip"},
       {"trigger_phrase", ""},
@@ -486,8 +720,10 @@ TEST(RequestValidation, DefaultsFollowTheMissionTable) {
       {"audio_preserve_pitch", true},
       {"validation", Json::array()},
       {"validation_negative_prompt",
-       "blurry, out of focus, low resolution, noisy, grainy, flickering, jittery motion, warped or deformed bodies, "
-       "extra limbs, artifacts, watermark, text overlay, bad lighting, washed out colors, distorted audio, clipping, "
+       "blurry, out of focus, low resolution, noisy, grainy, flickering, jittery motion, warped or deformed "
+       "bodies, "
+       "extra limbs, artifacts, watermark, text overlay, bad lighting, washed out colors, distorted audio, "
+       "clipping, "
        "muffled sound, robotic voice, echo, background hiss, silence, off-sync speech, mismatched lip sync"},
       {"validation_number_of_frames", 89},
       {"validation_frame_rate", 24},
@@ -532,8 +768,10 @@ TEST(RequestValidation, DescriptionAddsNotesSizesAndBillingAfterTheRequest) {
   EXPECT_EQ(request_part, to_json(request));
   EXPECT_EQ(description["billing"]["units_if_delivered"], 1000);
   EXPECT_EQ(description["billing"]["cost_usd_if_delivered"], "6.80");
-  EXPECT_EQ(description["snapped"], Json::parse(R"([{"field": "number_of_frames", "requested": 100, "snapped": 97}])"));
-  EXPECT_EQ(description["sizes"]["training"], Json::parse(R"({"width": 768, "height": 768, "frames": 97, "frame_rate": 24.0})"));
+  EXPECT_EQ(description["snapped"],
+            Json::parse(R"([{"field": "number_of_frames", "requested": 100, "snapped": 97}])"));
+  EXPECT_EQ(description["sizes"]["training"],
+            Json::parse(R"({"width": 768, "height": 768, "frames": 97, "frame_rate": 24.0})"));
   EXPECT_EQ(description["sizes"]["training_reference"],
             Json::parse(R"({"width": 384, "height": 384, "frames": 25, "frame_rate": 6.0})"));
   EXPECT_EQ(description["sizes"]["validation_reference"],
@@ -565,9 +803,11 @@ TEST(RequestValidation, SeveralErrorsInOneRequestAreAllReported) {
       {body({"reference_temporal_scale_factor"}), "value_error"},  // 89 frames (default) with S=3
   };
   for (const auto& [loc, type] : expected) {
-    EXPECT_NE(find_problem(check.problems, loc, type), nullptr) << type << " at " << loc.back() << describe(check.problems);
+    EXPECT_NE(find_problem(check.problems, loc, type), nullptr)
+        << type << " at " << loc.back() << describe(check.problems);
   }
-  EXPECT_EQ(check.problems.size(), expected.size() + 1) << describe(check.problems);  // + validation frames with S=3
+  EXPECT_EQ(check.problems.size(), expected.size() + 1)
+      << describe(check.problems);  // + validation frames with S=3
   try {
     parse_training_request(std::string(R"({"rank": 3, "steps": 9})"), LocalFilePolicy::allow_any());
     FAIL() << "expected InvalidInput";
@@ -584,7 +824,8 @@ TEST(RequestValidation, SeveralErrorsInOneRequestAreAllReported) {
 
 TEST(RequestValidation, NotesWarnAboutMissingTriggerPhraseAndUnusedSettings) {
   const auto request = parse_training_request_json(
-      request_with(R"({"trigger_phrase": " TOK ", "number_of_steps": 300, "split_input_duration_threshold": 10,
+      request_with(
+          R"({"trigger_phrase": " TOK ", "number_of_steps": 300, "split_input_duration_threshold": 10,
                        "validation": [{"prompt": "TOK dancing", "reference_video_url": "https://x.io/a.mp4"},
                                       {"prompt": "a cat", "reference_video_url": "https://x.io/b.mp4"}]})"),
       LocalFilePolicy::allow_any());
@@ -615,7 +856,8 @@ TEST(RequestValidation, LocalFilesFollowThePolicy) {
   const auto refused = check_training_request(request_body, LocalFilePolicy::refuse_all());
   ASSERT_EQ(refused.problems.size(), 2u) << describe(refused.problems);
   EXPECT_EQ(refused.problems[0].loc, body({"training_data_url"}));
-  EXPECT_NE(refused.problems[0].msg.find("--allow-local-files"), std::string::npos) << refused.problems[0].msg;
+  EXPECT_NE(refused.problems[0].msg.find("--allow-local-files"), std::string::npos)
+      << refused.problems[0].msg;
   EXPECT_EQ(refused.problems[1].loc, (Loc{"body", "validation", "0", "reference_video_url"}));
 
   testing::TempDir other;
@@ -626,7 +868,8 @@ TEST(RequestValidation, LocalFilesFollowThePolicy) {
   EXPECT_NE(outside.problems[0].msg.find("only under " + std::filesystem::canonical(allowed.path()).string()),
             std::string::npos)
       << outside.problems[0].msg;
-  EXPECT_TRUE(check_training_request(Json{{"training_data_url", kZip}}.dump(), LocalFilePolicy::refuse_all()).request);
+  EXPECT_TRUE(check_training_request(Json{{"training_data_url", kZip}}.dump(), LocalFilePolicy::refuse_all())
+                  .request);
 }
 
 }  // namespace
