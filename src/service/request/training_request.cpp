@@ -106,8 +106,9 @@ void read_location(FieldReader& reader, std::string_view name, const std::string
 }
 
 std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& validity,
-                                             const LocalFilePolicy& local_files,
-                                             std::vector<core::Problem>& problems) {
+                                             const LocalFilePolicy& local_files, RequestParsing parsing,
+                                             std::vector<core::Problem>& problems,
+                                             std::vector<std::string>& notes) {
   std::vector<ValidationEntry> entries;
   const Json* list = reader.find("validation");
   if (!list) return entries;
@@ -137,7 +138,7 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
       continue;
     }
     const size_t problems_before = problems.size();
-    FieldReader entry_reader(item, {"body", "validation", index}, label + ".", problems);
+    FieldReader entry_reader(item, {"body", "validation", index}, label + ".", parsing, problems, notes);
     ValidationEntry entry;
     if (const auto prompt = entry_reader.string("prompt", std::nullopt,
                                                 "add the text of the preview (with the trigger phrase)")) {
@@ -156,7 +157,7 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
         read_location(entry_reader, "reference_audio_url", *audio, local_files);
       }
     }
-    entry_reader.refuse_unknown(kValidationFields);
+    entry_reader.check_unknown(kValidationFields);
     if (problems.size() != problems_before) all_ok = false;
     entries.push_back(std::move(entry));
   }
@@ -273,7 +274,8 @@ void add_notes(TrainingRequest& request, const Json& body) {
 
 }  // namespace
 
-RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy& local_files) {
+RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy& local_files,
+                                         RequestParsing parsing) {
   RequestCheck check;
   auto& problems = check.problems;
   if (!body.is_object()) {
@@ -283,7 +285,8 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
                         "model_attributes_type"});
     return check;
   }
-  FieldReader reader(body, {"body"}, "", problems);
+  std::vector<std::string> reading_notes;  // ignored fields and coerced values (lax)
+  FieldReader reader(body, {"body"}, "", parsing, problems, reading_notes);
   Validity valid;
   TrainingRequest request;
 
@@ -329,7 +332,7 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   valid.take(reader.boolean("audio_normalize", true), request.audio_normalize, "audio_normalize");
   valid.take(reader.boolean("audio_preserve_pitch", true), request.audio_preserve_pitch,
              "audio_preserve_pitch");
-  request.validation = read_validation(reader, valid, local_files, problems);
+  request.validation = read_validation(reader, valid, local_files, parsing, problems, reading_notes);
   valid.take(reader.string("validation_negative_prompt", std::string(kDefaultValidationNegativePrompt)),
              request.validation_negative_prompt, "validation_negative_prompt");
   valid.take(reader.integer("validation_number_of_frames", 89, kMinFrameCount, kMaxFrameCount),
@@ -350,7 +353,7 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   valid.take(reader.boolean("debug_dataset", false), request.debug_dataset, "debug_dataset");
   valid.take(reader.integer("validation_interval", 500, 0, 20000), request.validation_interval,
              "validation_interval");
-  reader.refuse_unknown(kRequestFields);
+  reader.check_unknown(kRequestFields);
 
   if (valid.ok({"number_of_frames"})) snap_frames(request, request.number_of_frames, "number_of_frames");
   if (valid.ok({"validation_number_of_frames"})) {
@@ -376,13 +379,15 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
   }
 
   if (problems.empty()) {
+    request.notes.insert(request.notes.begin(), reading_notes.begin(), reading_notes.end());
     add_notes(request, body);
     check.request = std::move(request);
   }
   return check;
 }
 
-RequestCheck check_training_request(std::string_view body, const LocalFilePolicy& local_files) {
+RequestCheck check_training_request(std::string_view body, const LocalFilePolicy& local_files,
+                                    RequestParsing parsing) {
   Json parsed;
   try {
     parsed = Json::parse(body);
@@ -398,17 +403,19 @@ RequestCheck check_training_request(std::string_view body, const LocalFilePolicy
                               "json_invalid"});
     return check;
   }
-  return check_training_request_json(parsed, local_files);
+  return check_training_request_json(parsed, local_files, parsing);
 }
 
-TrainingRequest parse_training_request_json(const Json& body, const LocalFilePolicy& local_files) {
-  auto check = check_training_request_json(body, local_files);
+TrainingRequest parse_training_request_json(const Json& body, const LocalFilePolicy& local_files,
+                                            RequestParsing parsing) {
+  auto check = check_training_request_json(body, local_files, parsing);
   if (!check.request) throw core::InvalidInput(std::move(check.problems));
   return std::move(*check.request);
 }
 
-TrainingRequest parse_training_request(std::string_view body, const LocalFilePolicy& local_files) {
-  auto check = check_training_request(body, local_files);
+TrainingRequest parse_training_request(std::string_view body, const LocalFilePolicy& local_files,
+                                       RequestParsing parsing) {
+  auto check = check_training_request(body, local_files, parsing);
   if (!check.request) throw core::InvalidInput(std::move(check.problems));
   return std::move(*check.request);
 }

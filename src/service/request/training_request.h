@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "service/request/buckets.h"
+#include "service/request/field_reader.h"
 #include "service/request/resource_location.h"
 
 namespace avtrain::service {
@@ -68,8 +69,10 @@ struct TrainingRequest {
   bool debug_dataset = false;
   int validation_interval = 500;  // avtrain extension: 0 = only the last step (DECISIONS.md §23)
 
-  std::vector<FrameSnap> snaps;    // every frame count that was snapped
-  std::vector<std::string> notes;  // what the user should know: snaps and warnings (not errors)
+  std::vector<FrameSnap> snaps;  // every frame count that was snapped
+  // What the user should know (not errors): ignored fields and values read from strings (lax parsing),
+  // snaps, warnings.
+  std::vector<std::string> notes;
 
   VideoSize training_size() const { return bucket_size(resolution, aspect_ratio); }
   VideoSize validation_size() const { return bucket_size(validation_resolution, validation_aspect_ratio); }
@@ -103,14 +106,19 @@ struct RequestCheck {
 
 // `body` is the JSON text of a request (a syntax error is one json_invalid problem); the _json forms
 // take an already parsed body (named apart: a std::string converts to both). Local files
-// (file:// URLs and plain paths) are checked against `local_files` (DECISIONS.md §21).
-RequestCheck check_training_request(std::string_view body, const LocalFilePolicy& local_files);
+// (file:// URLs and plain paths) are checked against `local_files` (DECISIONS.md §21). Lax parsing
+// (the product's, DECISIONS.md §33) or strict: service/request/field_reader.h.
+RequestCheck check_training_request(std::string_view body, const LocalFilePolicy& local_files,
+                                    RequestParsing parsing = RequestParsing::lax);
 RequestCheck check_training_request_json(const nlohmann::ordered_json& body,
-                                         const LocalFilePolicy& local_files);
+                                         const LocalFilePolicy& local_files,
+                                         RequestParsing parsing = RequestParsing::lax);
 // As above, but throws core::InvalidInput carrying every problem.
-TrainingRequest parse_training_request(std::string_view body, const LocalFilePolicy& local_files);
+TrainingRequest parse_training_request(std::string_view body, const LocalFilePolicy& local_files,
+                                       RequestParsing parsing = RequestParsing::lax);
 TrainingRequest parse_training_request_json(const nlohmann::ordered_json& body,
-                                            const LocalFilePolicy& local_files);
+                                            const LocalFilePolicy& local_files,
+                                            RequestParsing parsing = RequestParsing::lax);
 
 // The request as normalized: every field in MISSION.md's order, defaults filled in, frame counts
 // snapped; reference_audio_url only where given. Parsing it again yields the same request.

@@ -47,23 +47,44 @@ const core::Problem* find_problem(const std::vector<core::Problem>& problems, co
   return nullptr;
 }
 
+// Which ways of reading (DECISIONS.md §33, field_reader.h) a table row holds for.
+enum class Modes { both, lax_only, strict_only };
+
+std::vector<RequestParsing> parsings(Modes modes) {
+  switch (modes) {
+    case Modes::lax_only:
+      return {RequestParsing::lax};
+    case Modes::strict_only:
+      return {RequestParsing::strict};
+    default:
+      return {RequestParsing::lax, RequestParsing::strict};
+  }
+}
+
+const char* name_of(RequestParsing parsing) { return parsing == RequestParsing::lax ? "lax" : "strict"; }
+
 // ---------------------------------------------------------------------------------------------
-// Accepted values: each field at its bounds, defaults and lax type conversions.
+// Accepted values: each field at its bounds, defaults and whole-valued floats.
 
 struct AcceptedCase {
   std::string name;
   std::string overrides;
   std::string field;     // a key of the normalized request
   std::string expected;  // its normalized value, as JSON
+  Modes modes = Modes::both;
 };
 
 class AcceptedRequest : public ::testing::TestWithParam<AcceptedCase> {};
 
 TEST_P(AcceptedRequest, NormalizesTheField) {
   const auto& param = GetParam();
-  const auto check = check_training_request_json(request_with(param.overrides), LocalFilePolicy::allow_any());
-  ASSERT_TRUE(check.request) << param.overrides << describe(check.problems);
-  EXPECT_EQ(to_json(*check.request)[param.field], Json::parse(param.expected)) << param.overrides;
+  for (const auto parsing : parsings(param.modes)) {
+    const auto check =
+        check_training_request_json(request_with(param.overrides), LocalFilePolicy::allow_any(), parsing);
+    ASSERT_TRUE(check.request) << name_of(parsing) << ": " << param.overrides << describe(check.problems);
+    EXPECT_EQ(to_json(*check.request)[param.field], Json::parse(param.expected))
+        << name_of(parsing) << ": " << param.overrides;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -140,6 +161,7 @@ struct RefusedCase {
   std::string type;
   std::vector<std::string> msg_contains;
   size_t count = 1;
+  Modes modes = Modes::both;
 };
 
 void PrintTo(const RefusedCase& param, std::ostream* os) { *os << param.overrides; }
@@ -149,17 +171,21 @@ class RefusedRequest : public ::testing::TestWithParam<RefusedCase> {};
 
 TEST_P(RefusedRequest, ReportsTheProblem) {
   const auto& param = GetParam();
-  const auto check =
-      param.overrides.starts_with("!")
-          ? check_training_request(std::string_view(param.overrides).substr(1), LocalFilePolicy::allow_any())
-          : check_training_request_json(request_with(param.overrides), LocalFilePolicy::allow_any());
-  ASSERT_FALSE(check.request) << param.overrides;
-  EXPECT_EQ(check.problems.size(), param.count) << describe(check.problems);
-  const auto* problem = find_problem(check.problems, param.loc, param.type);
-  ASSERT_NE(problem, nullptr) << "no " << param.type << " problem at the expected loc"
-                              << describe(check.problems);
-  for (const auto& part : param.msg_contains) {
-    EXPECT_NE(problem->msg.find(part), std::string::npos) << "msg lacks '" << part << "': " << problem->msg;
+  for (const auto parsing : parsings(param.modes)) {
+    const auto check = param.overrides.starts_with("!")
+                           ? check_training_request(std::string_view(param.overrides).substr(1),
+                                                    LocalFilePolicy::allow_any(), parsing)
+                           : check_training_request_json(request_with(param.overrides),
+                                                         LocalFilePolicy::allow_any(), parsing);
+    ASSERT_FALSE(check.request) << name_of(parsing) << ": " << param.overrides;
+    EXPECT_EQ(check.problems.size(), param.count) << name_of(parsing) << describe(check.problems);
+    const auto* problem = find_problem(check.problems, param.loc, param.type);
+    ASSERT_NE(problem, nullptr) << name_of(parsing) << ": no " << param.type << " problem at the expected loc"
+                                << describe(check.problems);
+    for (const auto& part : param.msg_contains) {
+      EXPECT_NE(problem->msg.find(part), std::string::npos)
+          << name_of(parsing) << ": msg lacks '" << part << "': " << problem->msg;
+    }
   }
 }
 
@@ -223,12 +249,32 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"rank": "32"})",
                     body({"rank"}),
                     "int_type",
-                    {"the string \"32\"", "without quotes"}},
+                    {"the string \"32\"", "without quotes"},
+                    1,
+                    Modes::strict_only},
+        RefusedCase{"RankFraction",
+                    R"({"rank": 32.5})",
+                    body({"rank"}),
+                    "int_from_float",
+                    {"32.5", "32 or 33"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{
-            "RankFraction", R"({"rank": 32.5})", body({"rank"}), "int_from_float", {"32.5", "32 or 33"}},
-        RefusedCase{"RankBool", R"({"rank": true})", body({"rank"}), "int_type", {"got true"}},
-        RefusedCase{"RankNull", R"({"rank": null})", body({"rank"}), "int_type", {"got null", "default 32"}},
-        RefusedCase{"RankArray", R"({"rank": [32]})", body({"rank"}), "int_type", {"an array"}},
+            "RankBool", R"({"rank": true})", body({"rank"}), "int_type", {"got true"}, 1, Modes::strict_only},
+        RefusedCase{"RankNull",
+                    R"({"rank": null})",
+                    body({"rank"}),
+                    "int_type",
+                    {"got null", "default 32"},
+                    1,
+                    Modes::strict_only},
+        RefusedCase{"RankArray",
+                    R"({"rank": [32]})",
+                    body({"rank"}),
+                    "int_type",
+                    {"an array"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"StepsOneBelow",
                     R"({"number_of_steps": 99})",
                     body({"number_of_steps"}),
@@ -243,7 +289,9 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"number_of_steps": "2000"})",
                     body({"number_of_steps"}),
                     "int_type",
-                    {"write 2000 without quotes"}},
+                    {"write 2000 without quotes"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"StepsFraction",
                     R"({"number_of_steps": 150.5})",
                     body({"number_of_steps"}),
@@ -253,7 +301,9 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"number_of_steps": 1e30})",
                     body({"number_of_steps"}),
                     "less_than_equal",
-                    {"maximum 20000"}},
+                    {"maximum 20000"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"LearningRateZero",
                     R"({"learning_rate": 0})",
                     body({"learning_rate"}),
@@ -268,12 +318,16 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"learning_rate": "2e-4"})",
                     body({"learning_rate"}),
                     "float_type",
-                    {"write 2e-4 without quotes"}},
+                    {"write 2e-4 without quotes"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"LearningRateBool",
                     R"({"learning_rate": false})",
                     body({"learning_rate"}),
                     "float_type",
-                    {"got false"}},
+                    {"got false"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"LearningRateObject",
                     R"({"learning_rate": {"value": 1}})",
                     body({"learning_rate"}),
@@ -345,12 +399,16 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"auto_scale_input": "true"})",
                     body({"auto_scale_input"}),
                     "bool_type",
-                    {"write true without quotes"}},
+                    {"write true without quotes"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"AutoScaleNumber",
                     R"({"auto_scale_input": 1})",
                     body({"auto_scale_input"}),
                     "bool_type",
-                    {"got 1", "true or false"}},
+                    {"got 1", "true or false"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"AutoScaleNull",
                     R"({"auto_scale_input": null})",
                     body({"auto_scale_input"}),
@@ -375,12 +433,16 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"audio_normalize": "yes"})",
                     body({"audio_normalize"}),
                     "bool_type",
-                    {"the string \"yes\""}},
+                    {"the string \"yes\""},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"PreservePitchNumber",
                     R"({"audio_preserve_pitch": 0})",
                     body({"audio_preserve_pitch"}),
                     "bool_type",
-                    {"got 0"}},
+                    {"got 0"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"NegativePromptNumber",
                     R"({"validation_negative_prompt": 5})",
                     body({"validation_negative_prompt"}),
@@ -428,13 +490,20 @@ INSTANTIATE_TEST_SUITE_P(
                     {"0.0 to 3.0"}},
         RefusedCase{
             "StgScaleAbove", R"({"stg_scale": 3.01})", body({"stg_scale"}), "less_than_equal", {"3.01"}},
-        RefusedCase{
-            "StgScaleString", R"({"stg_scale": "1"})", body({"stg_scale"}), "float_type", {"without quotes"}},
+        RefusedCase{"StgScaleString",
+                    R"({"stg_scale": "1"})",
+                    body({"stg_scale"}),
+                    "float_type",
+                    {"without quotes"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"DebugDatasetString",
                     R"({"debug_dataset": "false"})",
                     body({"debug_dataset"}),
                     "bool_type",
-                    {"write false without quotes"}},
+                    {"write false without quotes"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"IntervalOneBelow",
                     R"({"validation_interval": -1})",
                     body({"validation_interval"}),
@@ -499,25 +568,382 @@ INSTANTIATE_TEST_SUITE_P(
                                         "reference_audio": "https://x.io/a.wav"}]})",
                     body({"validation", "0", "reference_audio"}),
                     "extra_forbidden",
-                    {"did you mean validation[0].reference_audio_url"}},
+                    {"did you mean validation[0].reference_audio_url"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"UnknownFieldTypo",
                     R"({"ranks": 16})",
                     body({"ranks"}),
                     "extra_forbidden",
-                    {"did you mean rank?"}},
+                    {"did you mean rank?"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"UnknownFieldCamelCase",
                     R"({"numberOfSteps": 500})",
                     body({"numberOfSteps"}),
                     "extra_forbidden",
-                    {"did you mean number_of_steps?"}},
+                    {"did you mean number_of_steps?"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"UnknownFieldUnrelated",
                     R"({"colour": "red"})",
                     body({"colour"}),
                     "extra_forbidden",
-                    {"remove it", "training_data_url"}},
+                    {"remove it", "training_data_url"},
+                    1,
+                    Modes::strict_only},
         RefusedCase{"BodyIsAnArray", "![]", body({}), "model_attributes_type", {"JSON object"}},
         RefusedCase{"BodyIsNotJson", "!{\"rank\": }", body({"10"}), "json_invalid", {"not valid JSON"}}),
     [](const auto& info) { return info.param.name; });
+
+// Pydantic's lax mode (DECISIONS.md §33): every row of docs/api.md's "Lax parsing" table. Integer
+// fields are number_of_steps / validation_interval, rank is a Literal of integers, numbers are
+// learning_rate / stg_scale, booleans auto_scale_input.
+INSTANTIATE_TEST_SUITE_P(
+    LaxCoercions, AcceptedRequest,
+    ::testing::Values(
+        AcceptedCase{"IntFromWholeFloat", R"({"number_of_steps": 1500.0})", "number_of_steps", "1500"},
+        AcceptedCase{"IntFromTrue", R"({"validation_interval": true})", "validation_interval", "1",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromFalse", R"({"validation_interval": false})", "validation_interval", "0",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromString", R"({"number_of_steps": "200"})", "number_of_steps", "200",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromNegativeString", R"({"validation_interval": "-0"})", "validation_interval", "0",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromPaddedString", R"({"number_of_steps": " 200\n"})", "number_of_steps", "200",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromNoBreakSpacePaddedString", "{\"number_of_steps\": \"\u00a0200\"}",
+                     "number_of_steps", "200", Modes::lax_only},
+        AcceptedCase{"IntFromPlusString", R"({"number_of_steps": "+200"})", "number_of_steps", "200",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromLeadingZeros", R"({"number_of_steps": "0200"})", "number_of_steps", "200",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromUnderscores", R"({"number_of_steps": "1_000"})", "number_of_steps", "1000",
+                     Modes::lax_only},
+        AcceptedCase{"IntFromZeroFraction", R"({"number_of_steps": "200.00"})", "number_of_steps", "200",
+                     Modes::lax_only},
+        AcceptedCase{"LiteralIntFromWholeFloat", R"({"rank": 32.0})", "rank", "32"},
+        AcceptedCase{"FloatFromInt", R"({"learning_rate": 1})", "learning_rate", "1.0"},
+        AcceptedCase{"FloatFromString", R"({"learning_rate": "2e-4"})", "learning_rate", "0.0002",
+                     Modes::lax_only},
+        AcceptedCase{"FloatFromPaddedString", R"({"stg_scale": " 0.5 "})", "stg_scale", "0.5",
+                     Modes::lax_only},
+        AcceptedCase{"FloatFromDotFirst", R"({"stg_scale": ".5"})", "stg_scale", "0.5", Modes::lax_only},
+        AcceptedCase{"FloatFromDotLast", R"({"stg_scale": "2."})", "stg_scale", "2.0", Modes::lax_only},
+        AcceptedCase{"FloatFromCapitalExponent", R"({"learning_rate": "1E-4"})", "learning_rate", "0.0001",
+                     Modes::lax_only},
+        AcceptedCase{"FloatFromUnderscores", R"({"learning_rate": "1_000.5"})", "learning_rate", "1000.5",
+                     Modes::lax_only},
+        AcceptedCase{"FloatFromTrue", R"({"stg_scale": true})", "stg_scale", "1.0", Modes::lax_only},
+        AcceptedCase{"FloatFromFalse", R"({"stg_scale": false})", "stg_scale", "0.0", Modes::lax_only},
+        AcceptedCase{"BoolFromOne", R"({"auto_scale_input": 1})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromZero", R"({"audio_normalize": 0})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromOneFloat", R"({"auto_scale_input": 1.0})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromZeroFloat", R"({"audio_normalize": 0.0})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromTrueWord", R"({"auto_scale_input": "true"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromCapitalTrue", R"({"auto_scale_input": "TRUE"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromYes", R"({"auto_scale_input": "Yes"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromY", R"({"auto_scale_input": "y"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromT", R"({"auto_scale_input": "t"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromOn", R"({"auto_scale_input": "on"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromOneWord", R"({"auto_scale_input": "1"})", "auto_scale_input", "true",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromFalseWord", R"({"audio_normalize": "False"})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromNo", R"({"audio_normalize": "no"})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromN", R"({"audio_normalize": "N"})", "audio_normalize", "false", Modes::lax_only},
+        AcceptedCase{"BoolFromF", R"({"audio_normalize": "f"})", "audio_normalize", "false", Modes::lax_only},
+        AcceptedCase{"BoolFromOff", R"({"audio_normalize": "OFF"})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"BoolFromZeroWord", R"({"audio_normalize": "0"})", "audio_normalize", "false",
+                     Modes::lax_only},
+        AcceptedCase{"UnknownFieldIgnored", R"({"number_of_stepz": 200})", "number_of_steps", "2000",
+                     Modes::lax_only},
+        AcceptedCase{"UnknownValidationFieldIgnored",
+                     R"({"validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4",
+                                         "reference_audio": "https://x.io/a.wav"}]})",
+                     "validation", R"([{"prompt": "p", "reference_video_url": "https://x.io/a.mp4"}])",
+                     Modes::lax_only}),
+    [](const auto& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(LaxCoercions, RefusedRequest,
+                         ::testing::Values(RefusedCase{"IntFromFraction",
+                                                       R"({"number_of_steps": 150.5})",
+                                                       body({"number_of_steps"}),
+                                                       "int_from_float",
+                                                       {"150 or 151"}},
+                                           RefusedCase{"IntFromHugeFloat",
+                                                       R"({"number_of_steps": 1e30})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing_size",
+                                                       {"too large"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromHugeString",
+                                                       R"({"number_of_steps": "99999999999999999999"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing_size",
+                                                       {"too large", "100 to 20000"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromFractionString",
+                                                       R"({"number_of_steps": "200.5"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"the string \"200.5\"", "100 to 20000"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromEmptyFractionString",
+                                                       R"({"number_of_steps": "200."})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"\"200.\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromExponentString",
+                                                       R"({"number_of_steps": "1e3"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"\"1e3\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromHexString",
+                                                       R"({"number_of_steps": "0x200"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"\"0x200\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromDoubleUnderscore",
+                                                       R"({"number_of_steps": "1__000"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"1__000"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromDoubleSign",
+                                                       R"({"validation_interval": "+-1"})",
+                                                       body({"validation_interval"}),
+                                                       "int_parsing",
+                                                       {"+-1"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromEmptyString",
+                                                       R"({"number_of_steps": ""})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"the string \"\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromWord",
+                                                       R"({"number_of_steps": "many"})",
+                                                       body({"number_of_steps"}),
+                                                       "int_parsing",
+                                                       {"\"many\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"IntFromNull",
+                                                       R"({"number_of_steps": null})",
+                                                       body({"number_of_steps"}),
+                                                       "int_type",
+                                                       {"got null"}},
+                                           RefusedCase{"IntFromArray",
+                                                       R"({"number_of_steps": [200]})",
+                                                       body({"number_of_steps"}),
+                                                       "int_type",
+                                                       {"an array"}},
+                                           RefusedCase{"IntFromTrueOutOfRange",
+                                                       R"({"number_of_steps": true})",
+                                                       body({"number_of_steps"}),
+                                                       "greater_than_equal",
+                                                       {"number_of_steps=true", "100 to 20000"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"LiteralIntFromString",
+                                                       R"({"rank": "32"})",
+                                                       body({"rank"}),
+                                                       "literal_error",
+                                                       {"8, 16, 32, 64 or 128", "write 32 without quotes"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"LiteralIntFromBool",
+                                                       R"({"rank": true})",
+                                                       body({"rank"}),
+                                                       "literal_error",
+                                                       {"rank=true is not allowed"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"LiteralIntFromFraction",
+                                                       R"({"rank": 32.5})",
+                                                       body({"rank"}),
+                                                       "literal_error",
+                                                       {"rank=32.5"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"LiteralIntFromNull",
+                                                       R"({"rank": null})",
+                                                       body({"rank"}),
+                                                       "literal_error",
+                                                       {"rank=null"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromWord",
+                                                       R"({"learning_rate": "fast"})",
+                                                       body({"learning_rate"}),
+                                                       "float_parsing",
+                                                       {"\"fast\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromHexString",
+                                                       R"({"learning_rate": "0x10"})",
+                                                       body({"learning_rate"}),
+                                                       "float_parsing",
+                                                       {"0x10"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromPaddedUnderscores",
+                                                       R"({"learning_rate": " 1_000.5 "})",
+                                                       body({"learning_rate"}),
+                                                       "float_parsing",
+                                                       {"1_000.5"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromInfinity",
+                                                       R"({"learning_rate": "inf"})",
+                                                       body({"learning_rate"}),
+                                                       "finite_number",
+                                                       {"finite"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromNan",
+                                                       R"({"stg_scale": "NaN"})",
+                                                       body({"stg_scale"}),
+                                                       "finite_number",
+                                                       {"finite"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromFalseOutOfRange",
+                                                       R"({"learning_rate": false})",
+                                                       body({"learning_rate"}),
+                                                       "greater_than",
+                                                       {"greater than 0"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"FloatFromNull",
+                                                       R"({"learning_rate": null})",
+                                                       body({"learning_rate"}),
+                                                       "float_type",
+                                                       {"got null"}},
+                                           RefusedCase{"BoolFromTwo",
+                                                       R"({"auto_scale_input": 2})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_parsing",
+                                                       {"got 2"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromTwoFloat",
+                                                       R"({"auto_scale_input": 2.0})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_parsing",
+                                                       {"got 2.0"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromFraction",
+                                                       R"({"auto_scale_input": 0.5})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_type",
+                                                       {"got 0.5"},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromPaddedWord",
+                                                       R"({"auto_scale_input": " true "})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_parsing",
+                                                       {"\" true \""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromFloatString",
+                                                       R"({"auto_scale_input": "1.0"})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_parsing",
+                                                       {"\"1.0\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromUnknownWord",
+                                                       R"({"auto_scale_input": "sure"})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_parsing",
+                                                       {"\"sure\""},
+                                                       1,
+                                                       Modes::lax_only},
+                                           RefusedCase{"BoolFromNull",
+                                                       R"({"auto_scale_input": null})",
+                                                       body({"auto_scale_input"}),
+                                                       "bool_type",
+                                                       {"got null"}},
+                                           RefusedCase{"StringFromNumber",
+                                                       R"({"trigger_phrase": 7})",
+                                                       body({"trigger_phrase"}),
+                                                       "string_type",
+                                                       {"got 7"}},
+                                           RefusedCase{"StringFromBool",
+                                                       R"({"trigger_phrase": true})",
+                                                       body({"trigger_phrase"}),
+                                                       "string_type",
+                                                       {"got true"}},
+                                           RefusedCase{"LiteralStringOtherCase",
+                                                       R"({"resolution": "Low"})",
+                                                       body({"resolution"}),
+                                                       "literal_error",
+                                                       {"did you mean \"low\""}},
+                                           RefusedCase{"LiteralStringPadded",
+                                                       R"({"resolution": " low"})",
+                                                       body({"resolution"}),
+                                                       "literal_error",
+                                                       {"\" low\""}}),
+                         [](const auto& info) { return info.param.name; });
+
+// Lax reading reports what it ignored and what it read from strings or booleans (DECISIONS.md §33).
+TEST(LaxParsing, IgnoredFieldsAndCoercedValuesAreInTheNotes) {
+  const auto request = parse_training_request_json(
+      request_with(R"({"number_of_stepz": 200, "colour": "red", "rank": 16.0, "number_of_steps": "300",
+                       "auto_scale_input": "yes",
+                       "validation": [{"prompt": "p", "reference_video_url": "https://x.io/a.mp4",
+                                       "reference_audio": "https://x.io/a.wav"}]})"),
+      LocalFilePolicy::allow_any());
+  const auto has_note = [&](const std::string& note) {
+    return std::find(request.notes.begin(), request.notes.end(), note) != request.notes.end();
+  };
+  EXPECT_TRUE(has_note("unknown field number_of_stepz was ignored: did you mean number_of_steps?"))
+      << Json(request.notes).dump(1);
+  EXPECT_TRUE(has_note("unknown field colour was ignored (not a parameter of this endpoint)"))
+      << Json(request.notes).dump(1);
+  EXPECT_TRUE(
+      has_note("unknown field validation[0].reference_audio was ignored: did you mean "
+               "validation[0].reference_audio_url?"))
+      << Json(request.notes).dump(1);
+  EXPECT_TRUE(has_note("number_of_steps: the string \"300\" was read as 300")) << Json(request.notes).dump(1);
+  EXPECT_TRUE(has_note("auto_scale_input: the string \"yes\" was read as true"))
+      << Json(request.notes).dump(1);
+  EXPECT_EQ(request.number_of_steps, 300);
+  EXPECT_TRUE(request.auto_scale_input);
+  EXPECT_EQ(request.rank, 16);
+  EXPECT_FALSE(std::any_of(request.notes.begin(), request.notes.end(), [](const std::string& note) {
+    return note.starts_with("rank");
+  })) << "16.0 is a number: nothing to note";
+}
 
 // Cross-field rules: reference factors against BOTH the training and the validation settings.
 INSTANTIATE_TEST_SUITE_P(
@@ -784,7 +1210,7 @@ TEST(RequestValidation, SeveralErrorsInOneRequestAreAllReported) {
                       "split_input_into_scenes": true, "stg_scale": 9, "numberOfFrames": 81,
                       "reference_temporal_scale_factor": 3,
                       "validation": [{"prompt": 1}, {"prompt": "p", "reference_video_url": "gopher://x/y"}, 5]})"),
-      LocalFilePolicy::allow_any());
+      LocalFilePolicy::allow_any(), RequestParsing::strict);
   ASSERT_FALSE(check.request);
   const std::vector<std::pair<Loc, std::string>> expected = {
       {body({"training_data_url"}), "missing"},
@@ -809,7 +1235,8 @@ TEST(RequestValidation, SeveralErrorsInOneRequestAreAllReported) {
   EXPECT_EQ(check.problems.size(), expected.size() + 1)
       << describe(check.problems);  // + validation frames with S=3
   try {
-    parse_training_request(std::string(R"({"rank": 3, "steps": 9})"), LocalFilePolicy::allow_any());
+    parse_training_request(std::string(R"({"rank": 3, "steps": 9})"), LocalFilePolicy::allow_any(),
+                           RequestParsing::strict);
     FAIL() << "expected InvalidInput";
   } catch (const core::InvalidInput& error) {
     EXPECT_EQ(error.http_status(), 422);
