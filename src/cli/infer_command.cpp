@@ -22,6 +22,7 @@
 #include "media/audio_fit.h"
 #include "media/buffers.h"
 #include "media/media_encoder.h"
+#include "media/probe.h"
 #include "media/video_fit.h"
 #include "models/audio/audio_vae_encoder.h"
 #include "models/checkpoint.h"
@@ -156,6 +157,10 @@ int run_infer(const InferArguments& args) {
   audio_fit.fps = args.fps;
   audio_fit.auto_scale = args.auto_scale;
   const auto audio_path = args.reference_audio.empty() ? args.reference_video : args.reference_audio;
+  // A separate audio file is stretched with its video when auto-scaled: it has no video timing of its own.
+  if (!args.reference_audio.empty() && args.auto_scale) {
+    audio_fit.video_duration = media::probe(args.reference_video).video.duration;
+  }
   const auto reference_audio = media::fit_audio(audio_path, audio_fit);
   log.info(
       "reference: {} frames of {}x{} at {:.4g} fps (d = {}, S = {}; positions x{} in space, fps / {} in "

@@ -462,7 +462,8 @@ AudioBuffer fit_audio(const AudioBuffer& decoded, double clip_duration, const Au
 AudioBuffer fit_audio(const std::filesystem::path& path, const AudioFitOptions& options) {
   const AudioBuffer decoded = decode_audio(path);
   double clip_duration = decoded.duration();
-  if (options.auto_scale) clip_duration = probe(path).video.duration;
+  if (options.auto_scale)
+    clip_duration = options.video_duration > 0 ? options.video_duration : probe(path).video.duration;
   return fit_audio(decoded, clip_duration, options, path.string());
 }
 

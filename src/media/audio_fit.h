@@ -22,6 +22,10 @@ struct AudioFitOptions {
   bool preserve_pitch = true;  // audio_preserve_pitch: Rubber Band; false: plain resampling (pitch moves)
   bool normalize = true;       // audio_normalize: peak to -1 dBFS
   int output_rate = 0;  // 0: the source rate, for the model (its front end resamples, §4); else e.g. 48000
+  // auto_scale: the duration D of the video this audio goes with; 0: the file's own video stream. A
+  // separate reference audio (an audio-only file has no video) passes its reference video's duration, so
+  // the audio is stretched as that video is.
+  double video_duration = 0;
 };
 
 // The whole audio track as stereo float at the source rate (mono duplicated, more channels downmixed

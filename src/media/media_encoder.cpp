@@ -97,7 +97,11 @@ MediaEncoder::MediaEncoder(const std::filesystem::path& path, const EncoderSetti
   s.input_height = settings.height;
   s.settings.width &= ~1;
   s.settings.height &= ~1;
-  if (s.settings.width <= 0 || s.settings.height <= 0 || settings.fps <= 0) {
+  const bool has_video = !settings.video_codec.empty();
+  if (!has_video && !settings.audio) {
+    throw core::InternalError(path.string() + ": an encoder needs a video codec, audio, or both");
+  }
+  if (has_video && (s.settings.width <= 0 || s.settings.height <= 0 || settings.fps <= 0)) {
     throw core::InternalError(fmt::format("{}: cannot encode {}x{} frames at {} fps", path.string(),
                                           settings.width, settings.height, settings.fps));
   }
@@ -109,49 +113,51 @@ MediaEncoder::MediaEncoder(const std::filesystem::path& path, const EncoderSetti
   }
   s.output.reset(raw);
 
-  const AVCodec* video_codec = avcodec_find_encoder_by_name(settings.video_codec.c_str());
-  if (video_codec == nullptr)
-    throw core::InternalError("FFmpeg has no encoder named " + settings.video_codec);
-  s.video.reset(avcodec_alloc_context3(video_codec));
-  auto& v = *s.video;
-  v.width = s.settings.width;
-  v.height = s.settings.height;
-  v.pix_fmt = AV_PIX_FMT_YUV420P;
-  v.framerate = av_d2q(settings.fps, 1001000);
-  v.time_base = settings.time_base_denominator > 0 ? AVRational{1, settings.time_base_denominator}
-                                                   : av_inv_q(v.framerate);
-  v.gop_size = std::max(1, static_cast<int>(settings.fps * 2));
-  v.thread_count = 0;
-  if (s.output->oformat->flags & AVFMT_GLOBALHEADER) v.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  const std::string crf = std::to_string(settings.crf);
-  if (settings.video_codec == "libx264") {
-    av_opt_set(v.priv_data, "crf", crf.c_str(), 0);
-    av_opt_set(v.priv_data, "preset", settings.preset.c_str(), 0);
-  } else if (settings.video_codec == "libvpx-vp9") {
-    v.bit_rate = 0;
-    av_opt_set(v.priv_data, "crf", crf.c_str(), 0);
-    av_opt_set(v.priv_data, "deadline", "realtime", 0);
-    av_opt_set(v.priv_data, "cpu-used", "8", 0);
-  } else {
-    // mpeg4 and others: a generous bit rate (about 1 bit per pixel) stands in for crf.
-    v.bit_rate = std::max<int64_t>(1'000'000, static_cast<int64_t>(v.width) * v.height * settings.fps);
+  if (has_video) {
+    const AVCodec* video_codec = avcodec_find_encoder_by_name(settings.video_codec.c_str());
+    if (video_codec == nullptr)
+      throw core::InternalError("FFmpeg has no encoder named " + settings.video_codec);
+    s.video.reset(avcodec_alloc_context3(video_codec));
+    auto& v = *s.video;
+    v.width = s.settings.width;
+    v.height = s.settings.height;
+    v.pix_fmt = AV_PIX_FMT_YUV420P;
+    v.framerate = av_d2q(settings.fps, 1001000);
+    v.time_base = settings.time_base_denominator > 0 ? AVRational{1, settings.time_base_denominator}
+                                                     : av_inv_q(v.framerate);
+    v.gop_size = std::max(1, static_cast<int>(settings.fps * 2));
+    v.thread_count = 0;
+    if (s.output->oformat->flags & AVFMT_GLOBALHEADER) v.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    const std::string crf = std::to_string(settings.crf);
+    if (settings.video_codec == "libx264") {
+      av_opt_set(v.priv_data, "crf", crf.c_str(), 0);
+      av_opt_set(v.priv_data, "preset", settings.preset.c_str(), 0);
+    } else if (settings.video_codec == "libvpx-vp9") {
+      v.bit_rate = 0;
+      av_opt_set(v.priv_data, "crf", crf.c_str(), 0);
+      av_opt_set(v.priv_data, "deadline", "realtime", 0);
+      av_opt_set(v.priv_data, "cpu-used", "8", 0);
+    } else {
+      // mpeg4 and others: a generous bit rate (about 1 bit per pixel) stands in for crf.
+      v.bit_rate = std::max<int64_t>(1'000'000, static_cast<int64_t>(v.width) * v.height * settings.fps);
+    }
+    check(avcodec_open2(&v, video_codec, nullptr), "opening the " + settings.video_codec + " encoder");
+    s.video_stream = avformat_new_stream(s.output.get(), nullptr);
+    if (s.video_stream == nullptr) throw std::bad_alloc();
+    s.video_stream->time_base = v.time_base;
+    s.video_stream->avg_frame_rate = v.framerate;
+    check(avcodec_parameters_from_context(s.video_stream->codecpar, &v), "video stream parameters");
+    if (settings.rotation % 360 != 0) {
+      auto* matrix = reinterpret_cast<int32_t*>(
+          av_stream_new_side_data(s.video_stream, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t)));
+      if (matrix == nullptr) throw std::bad_alloc();
+      av_display_rotation_set(
+          matrix, settings.rotation);  // clockwise here; av_display_rotation_get answers counter-clockwise
+    }
+    s.scaler = create_scaler(settings.width, settings.height, AV_PIX_FMT_RGB24, v.width, v.height,
+                             AV_PIX_FMT_YUV420P);
+    s.yuv = make_frame();
   }
-  check(avcodec_open2(&v, video_codec, nullptr), "opening the " + settings.video_codec + " encoder");
-  s.video_stream = avformat_new_stream(s.output.get(), nullptr);
-  if (s.video_stream == nullptr) throw std::bad_alloc();
-  s.video_stream->time_base = v.time_base;
-  s.video_stream->avg_frame_rate = v.framerate;
-  check(avcodec_parameters_from_context(s.video_stream->codecpar, &v), "video stream parameters");
-  if (settings.rotation % 360 != 0) {
-    auto* matrix = reinterpret_cast<int32_t*>(
-        av_stream_new_side_data(s.video_stream, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t)));
-    if (matrix == nullptr) throw std::bad_alloc();
-    av_display_rotation_set(
-        matrix, settings.rotation);  // clockwise here; av_display_rotation_get answers counter-clockwise
-  }
-  s.scaler =
-      create_scaler(settings.width, settings.height, AV_PIX_FMT_RGB24, v.width, v.height, AV_PIX_FMT_YUV420P);
-  s.yuv = make_frame();
 
   if (settings.audio) {
     const AVCodec* audio_codec = avcodec_find_encoder_by_name(settings.audio_codec.c_str());
@@ -199,6 +205,7 @@ MediaEncoder::~MediaEncoder() = default;
 
 void MediaEncoder::add_video_frame(const uint8_t* rgb, int64_t pts) {
   auto& s = *state_;
+  if (!s.video) throw core::InternalError(s.path.string() + ": a video frame added to an audio-only encoder");
   auto& v = *s.video;
   av_frame_unref(s.yuv.get());
   s.yuv->format = v.pix_fmt;
@@ -269,8 +276,10 @@ void MediaEncoder::finish() {
   auto& s = *state_;
   if (s.finished) return;
   s.finished = true;
-  check(avcodec_send_frame(s.video.get(), nullptr), "flushing the video encoder");
-  s.write_packets(*s.video, *s.video_stream);
+  if (s.video) {
+    check(avcodec_send_frame(s.video.get(), nullptr), "flushing the video encoder");
+    s.write_packets(*s.video, *s.video_stream);
+  }
   if (s.audio) {
     s.send_audio_frames(true);
     check(avcodec_send_frame(s.audio.get(), nullptr), "flushing the audio encoder");

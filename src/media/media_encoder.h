@@ -15,7 +15,7 @@ namespace avtrain::media {
 
 struct EncoderSettings {
   // Video: RGB8 frames of width x height are converted to yuv420p. Odd sizes are rounded down to even.
-  std::string video_codec = "libx264";  // FFmpeg encoder name: libx264, libvpx-vp9, mpeg4
+  std::string video_codec = "libx264";  // FFmpeg encoder name: libx264, libvpx-vp9, mpeg4; "": audio only
   int width = 0, height = 0;
   double fps = 24;
   int crf = 18;                   // libx264 / libvpx-vp9 quality; mpeg4 gets an equivalent bit rate
@@ -26,7 +26,7 @@ struct EncoderSettings {
   bool faststart = true;  // mp4/mov: index (moov) at the front of the file
   // Audio (optional): planar float input, converted to the encoder's format and rate.
   bool audio = false;
-  std::string audio_codec = "aac";  // aac, libvorbis, libopus, pcm_s16le, libmp3lame
+  std::string audio_codec = "aac";  // aac, libvorbis, libopus, pcm_s16le, libmp3lame, flac
   int sample_rate = kDefaultSampleRate;
   int channels = 2;
 

@@ -203,6 +203,27 @@ void write_test_clip(const std::filesystem::path& path, const TestClipOptions& o
   encoder.finish();
 }
 
+void write_test_audio(const std::filesystem::path& path, const TestClipOptions& options) {
+  const auto extension = path.extension().string();
+  EncoderSettings settings;
+  settings.video_codec.clear();
+  settings.audio = true;
+  settings.audio_codec = extension == ".wav"    ? "pcm_s16le"
+                         : extension == ".mp3"  ? "libmp3lame"
+                         : extension == ".m4a"  ? "aac"
+                         : extension == ".flac" ? "flac"
+                         : extension == ".ogg"  ? "libvorbis"
+                                                : "";
+  if (settings.audio_codec.empty()) {
+    throw core::InvalidInput("test audio " + path.string() + ": use .wav, .mp3, .m4a, .flac or .ogg");
+  }
+  settings.sample_rate = options.sample_rate;
+  settings.channels = options.channels;
+  MediaEncoder encoder(path, settings);
+  encoder.add_audio(make_test_audio(options));
+  encoder.finish();
+}
+
 std::optional<int> read_frame_index(const uint8_t* rgb, int width, int height) {
   if (!cell_lit(rgb, width, height, 14) || cell_lit(rgb, width, height, 15)) return std::nullopt;
   int index = 0;

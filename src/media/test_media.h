@@ -54,6 +54,11 @@ AudioBuffer make_test_audio(const TestClipOptions& options);
 // Writes the clip; the container follows the extension (.mp4 .mov .webm .mkv .avi).
 void write_test_clip(const std::filesystem::path& path, const TestClipOptions& options);
 
+// The clip's audio alone, as an audio-only file (a separate reference audio): the container and codec
+// follow the extension: .wav (PCM), .mp3 (MP3), .m4a (AAC), .flac (FLAC), .ogg (Vorbis). Its length
+// is the clip's video duration; `options.audio` is ignored.
+void write_test_audio(const std::filesystem::path& path, const TestClipOptions& options);
+
 // The displayed picture of frame `frame_idx`: RGB8 of options.width x options.height.
 using TestFrameDrawer = std::function<std::vector<uint8_t>(int frame_idx)>;
 // write_test_clip with pictures of the caller's (the demo dataset's moving scenes): frame times,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "media/probe.h"
 #include "media/test_media.h"
 #include "media/video_fit.h"
 #include "signal_analysis.h"
@@ -65,6 +66,31 @@ TEST(AudioFit, AutoScaleKeepsThePitchWhenAsked) {
   EXPECT_EQ(audio.frames(), window_samples(89, 24.0, 44100));
   EXPECT_NEAR(audio.duration(), 3.708, 0.001);
   EXPECT_NEAR(middle_frequency(audio), 440.0, 440.0 * 0.01);
+}
+
+// A separate reference audio is an audio-only file: auto-scaled, it is stretched as its reference
+// video is (AudioFitOptions::video_duration), in every format a user may give.
+TEST(AudioFit, AutoScaledSeparateAudioFollowsItsVideosTimingInEveryFormat) {
+  const TempDir dir;
+  TestClipOptions clip;  // 2 s of video at 24 fps
+  const auto video = dir / "reference.mp4";
+  write_test_clip(video, clip);
+  const double video_duration = probe(video).video.duration;
+  for (const std::string extension : {".wav", ".mp3", ".m4a", ".flac", ".ogg"}) {
+    TestClipOptions sound;  // 2 s, 660 Hz, stereo at 48 kHz
+    sound.tone_hz = 660;
+    sound.channels = 2;
+    sound.sample_rate = 48000;
+    const auto audio_file = dir / ("reference_audio" + extension);
+    write_test_audio(audio_file, sound);
+    AudioFitOptions options{89, 24.0, /*auto_scale=*/true, /*preserve_pitch=*/false, /*normalize=*/false};
+    options.video_duration = video_duration;
+    const AudioBuffer audio = fit_audio(audio_file, options);
+    EXPECT_EQ(audio.frames(), window_samples(89, 24.0, 48000)) << extension;
+    // Played (89 / 24) / 2 times slower, as the video: the tone falls by that factor.
+    const double expected = 660.0 * video_duration / (89 / 24.0);
+    EXPECT_NEAR(middle_frequency(audio), expected, expected * 0.01) << extension;
+  }
 }
 
 TEST(AudioFit, AutoScaleWithoutPitchPreservationShiftsTheTone) {
