@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
-#include <numeric>
 
 #include "core/log.h"
 #include "core/progress.h"
@@ -24,6 +23,7 @@
 #include "models/video_vae/video_vae_encoder.h"
 #include "service/fetch.h"
 #include "service/job_validation.h"
+#include "service/queue_errors.h"
 #include "service/request/billing.h"
 #include "service/request/config_file.h"
 #include "train/lora.h"
@@ -45,7 +45,7 @@ constexpr const char* kReferenceAudioLatent = "reference_audio_latent";
 constexpr const char* kVideoContext = "video_context";
 constexpr const char* kAudioContext = "audio_context";
 
-// Checkpoint interval of a job without validation: what a rerun loses at most.
+// Training checkpoints every this many steps (and at every validation step): what a rerun loses at most.
 constexpr int64_t kCheckpointInterval = 250;
 
 constexpr const char* kLoraFileName = "lora.safetensors";
@@ -54,17 +54,14 @@ constexpr const char* kDebugDatasetFileName = "debug_dataset.zip";
 
 spdlog::logger& job_log() { return core::logger("service"); }
 
-// The sizes the job trains at: the request's, or the test/demo overrides.
-struct TrainingShape {
-  int width = 0, height = 0, frames = 0;
-  int64_t steps = 0;
-};
-
+// The sizes the job trains and validates at: the request's, or the test/demo overrides (which replace
+// both the training and the validation sizes and frame counts).
 TrainingShape training_shape(const TrainingRequest& request, const JobOverrides& overrides) {
-  const auto size = request.training_size();
-  TrainingShape shape{overrides.width.value_or(size.width), overrides.height.value_or(size.height),
-                      overrides.frames.value_or(request.number_of_frames),
-                      overrides.steps.value_or(request.number_of_steps)};
+  TrainingShape shape = TrainingShape::of(request);
+  if (overrides.width) shape.width = shape.validation_width = *overrides.width;
+  if (overrides.height) shape.height = shape.validation_height = *overrides.height;
+  if (overrides.frames) shape.frames = shape.validation_frames = *overrides.frames;
+  if (overrides.steps) shape.steps = *overrides.steps;
   if (shape.width % 32 != 0 || shape.height % 32 != 0 || shape.width <= 0 || shape.height <= 0)
     throw core::InvalidInput(
         fmt::format("training size override {}x{}: use positive multiples of 32", shape.width, shape.height));
@@ -74,11 +71,9 @@ TrainingShape training_shape(const TrainingRequest& request, const JobOverrides&
   return shape;
 }
 
-ValidationShape validation_shape(const TrainingRequest& request, const JobOverrides& overrides) {
-  const auto size = request.validation_size();
-  return {overrides.width.value_or(size.width), overrides.height.value_or(size.height),
-          overrides.frames.value_or(request.validation_number_of_frames),
-          static_cast<double>(request.validation_frame_rate)};
+ValidationShape validation_shape(const TrainingShape& shape) {
+  return {shape.validation_width, shape.validation_height, shape.validation_frames,
+          shape.validation_frame_rate};
 }
 
 dataset::DatasetOptions dataset_options(const TrainingRequest& request, const TrainingShape& shape) {
@@ -117,14 +112,22 @@ ordered_json file_entry(const fs::path& path, const std::string& content_type, c
 
 // --- stages -------------------------------------------------------------------------------------
 
+// The archive, then every validation reference, fetched and checked before anything expensive runs.
 json download_stage(const TrainingRequest& request, const JobPaths& paths, FetchOptions options,
                     core::Progress& progress) {
   options.field = "training_data_url";
   const std::string name = archive_file_name(request.training_data_url);
-  const auto fetched = fetch(request.training_data_url, paths.download_dir() / name, options, &progress);
+  auto archive_progress = progress.stage("archive", 0.0, request.validation.empty() ? 1.0 : 0.8);
+  const auto fetched =
+      fetch(request.training_data_url, paths.download_dir() / name, options, &archive_progress);
   job_log().info("training data: {} ({} bytes{})", redacted_url(request.training_data_url), fetched.bytes,
                  fetched.downloaded ? ", downloaded" : ", local");
-  return json{{"archive", fetched.path.string()}, {"archive_name", name}, {"bytes", fetched.bytes}};
+  auto reference_progress = progress.stage("validation references", 0.8, 1.0);
+  const json references = fetch_validation_references(request, paths, options, reference_progress);
+  return json{{"archive", fetched.path.string()},
+              {"archive_name", name},
+              {"bytes", fetched.bytes},
+              {"validation_references", references}};
 }
 
 json preprocess_stage(const TrainingRequest& request, const TrainingShape& shape, const JobPaths& paths,
@@ -166,8 +169,8 @@ std::vector<std::string> job_prompts(const TrainingRequest& request, const json&
 }
 
 json encode_stage(const TrainingRequest& request, const ValidationShape& shape, const JobPaths& paths,
-                  const FetchOptions& fetch_options, const models::ModelFiles& files,
-                  const json& preprocessed, torch::Device device, core::Progress& progress) {
+                  const json& references, const models::ModelFiles& files, const json& preprocessed,
+                  torch::Device device, core::Progress& progress) {
   const auto checkpoint = open_checkpoint(files);
   const auto dtype = compute_dtype(device);
   const json& pairs = preprocessed.at("pairs");
@@ -206,7 +209,7 @@ json encode_stage(const TrainingRequest& request, const ValidationShape& shape, 
   json validation = json::array();
   if (!request.validation.empty()) {
     auto validation_progress = progress.stage("validation references", 0.3, 0.4);
-    validation = prepare_validation(request, paths, shape, fetch_options, *video_encoder, *audio_encoder,
+    validation = prepare_validation(request, paths, shape, references, *video_encoder, *audio_encoder,
                                     context_of, validation_progress);
   }
 
@@ -272,7 +275,7 @@ class LatentCacheData : public train::TrainingData {
 
 json train_stage(const TrainingRequest& request, const TrainingShape& shape, const ValidationShape& vshape,
                  const JobPaths& paths, const models::ModelFiles& files, const json& encoded,
-                 torch::Device device, core::Progress& progress) {
+                 torch::Device device, const PreviewListener& on_preview, core::Progress& progress) {
   std::vector<fs::path> latent_files;
   for (const auto& file : encoded.at("latents")) latent_files.emplace_back(file.get<std::string>());
   const LatentCacheData data(std::move(latent_files));
@@ -288,12 +291,14 @@ json train_stage(const TrainingRequest& request, const TrainingShape& shape, con
   options.lora.alpha = request.rank;  // DECISIONS.md §22
   options.step.spatial_factor = request.reference_downscale_factor;
   options.step.temporal_factor = request.reference_temporal_scale_factor;
-  // A checkpoint every 250 steps (DECISIONS.md §22) that also falls on every validation step (§23),
-  // and at the last one; rerunning the job resumes from the newest.
+  // A checkpoint every 250 steps and at every validation step, never more often (DECISIONS.md §34), and
+  // at the last one; rerunning the job resumes from the newest.
   const json& validation = encoded.at("validation");
-  options.checkpoint_interval = validation.empty() || request.validation_interval == 0
-                                    ? kCheckpointInterval
-                                    : std::gcd(kCheckpointInterval, request.validation_interval);
+  const auto preview_due = [&request, steps = shape.steps](int64_t step) {
+    return step == steps || (request.validation_interval > 0 && step % request.validation_interval == 0);
+  };
+  options.checkpoint_interval = kCheckpointInterval;
+  if (!validation.empty()) options.extra_checkpoint_due = preview_due;
   options.output_dir = paths.training_dir();
   options.resume = true;
   options.file_info.spatial_factor = request.reference_downscale_factor;
@@ -304,22 +309,17 @@ json train_stage(const TrainingRequest& request, const TrainingShape& shape, con
 
   if (!validation.empty()) {
     const auto tensor_options = torch::TensorOptions().dtype(compute_dtype(device)).device(device);
-    const auto preview_due = [&](int64_t step) {
-      return step == shape.steps ||
-             (request.validation_interval > 0 && step % request.validation_interval == 0);
+    const auto render_preview = [&, tensor_options](int64_t step) {
+      const auto reel = render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(),
+                                          tensor_options, step, nullptr);
+      if (on_preview) on_preview(step, reel);
     };
-    options.on_checkpoint = [&, tensor_options, preview_due](const train::CheckpointInfo& info) {
-      if (preview_due(info.step)) {
-        render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(), tensor_options,
-                          info.step, nullptr);
-      }
+    options.on_checkpoint = [render_preview, preview_due](const train::CheckpointInfo& info) {
+      if (preview_due(info.step)) render_preview(info.step);
     };
     // A run killed between a checkpoint and its preview renders that preview when it resumes.
-    options.on_resume = [&, tensor_options, preview_due](const train::CheckpointInfo& info) {
-      if (preview_due(info.step) && !fs::exists(paths.preview_file(info.step))) {
-        render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(), tensor_options,
-                          info.step, nullptr);
-      }
+    options.on_resume = [&paths, render_preview, preview_due](const train::CheckpointInfo& info) {
+      if (preview_due(info.step) && !fs::exists(paths.preview_file(info.step))) render_preview(info.step);
     };
   }
   train::Trainer trainer(transformer, options);
@@ -337,7 +337,7 @@ json train_stage(const TrainingRequest& request, const TrainingShape& shape, con
 // finished without it (a job resumed after its last checkpoint).
 json validate_stage(const TrainingRequest& request, const ValidationShape& vshape, const JobPaths& paths,
                     const models::ModelFiles& files, const JobState& state, torch::Device device,
-                    core::Progress& progress) {
+                    const PreviewListener& on_preview, core::Progress& progress) {
   const json& validation = state.products(JobStage::encoding).at("validation");
   if (validation.empty()) return json::object();  // no samples -> video null (DECISIONS.md §25)
   const int64_t last_step = state.products(JobStage::training).at("steps").get<int64_t>();
@@ -350,11 +350,12 @@ json validate_stage(const TrainingRequest& request, const ValidationShape& vshap
                           1.0);
     reel = render_validation(request, paths, vshape, validation, checkpoint, transformer.ptr(),
                              tensor_options, last_step, &progress);
+    if (on_preview) on_preview(last_step, reel);
   }
   return json{{"video", reel.string()}};
 }
 
-ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
+ordered_json upload_stage(const TrainingRequest& request, const TrainingShape& shape, const JobPaths& paths,
                           const models::ModelFiles& files, const JobState& state, const JobOptions& options) {
   const fs::path outputs = paths.outputs_dir();
   fs::create_directories(outputs);
@@ -366,7 +367,7 @@ ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
   const fs::path lora =
       place(state.products(JobStage::training).at("lora_file").get<std::string>(), kLoraFileName);
   const fs::path config = outputs / kConfigFileName;
-  write_file_atomically(config, make_config_file(request, base_model_name(files)).dump(2) + "\n");
+  write_file_atomically(config, make_config_file(request, base_model_name(files), shape).dump(2) + "\n");
 
   ordered_json result;
   result["lora_file"] = file_entry(lora, "application/octet-stream", options);
@@ -385,6 +386,24 @@ ordered_json upload_stage(const TrainingRequest& request, const JobPaths& paths,
   const auto billing = bill(request.number_of_steps, service::JobOutcome::delivered);
   result["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
   return result;
+}
+
+// The previews an earlier run of the job wrote (previews/step_N.mp4), in step order.
+void report_written_previews(const JobPaths& paths, const PreviewListener& on_preview) {
+  std::error_code error;
+  if (!on_preview || !fs::is_directory(paths.previews_dir(), error)) return;
+  std::vector<int64_t> steps;
+  for (const auto& entry : fs::directory_iterator(paths.previews_dir(), error)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("step_") || !name.ends_with(".mp4")) continue;
+    const std::string digits = name.substr(5, name.size() - 9);
+    if (!digits.empty() && digits.size() < 10 &&
+        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      steps.push_back(std::stoll(digits));
+    }
+  }
+  std::sort(steps.begin(), steps.end());
+  for (const int64_t step : steps) on_preview(step, paths.preview_file(step));
 }
 
 // The request stored in the job folder must be this one: a rerun continues the same job.
@@ -434,6 +453,7 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
       Span{JobStage::downloading, 0.00, 0.05}, Span{JobStage::preprocessing, 0.05, 0.15},
       Span{JobStage::encoding, 0.15, 0.25},    Span{JobStage::training, 0.25, 0.95},
       Span{JobStage::validating, 0.95, 0.98},  Span{JobStage::uploading, 0.98, 1.00}};
+  report_written_previews(paths, options.on_preview);
   ordered_json result;
   for (const auto& span : spans) {
     if (span.stage != JobStage::uploading && state.finished(span.stage)) {
@@ -452,24 +472,29 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
             span.stage,
             preprocess_stage(request, shape, paths, state.products(JobStage::downloading), stage_progress));
         break;
-      case JobStage::encoding:
-        state.mark_finished(
-            span.stage,
-            encode_stage(request, validation_shape(request, options.overrides), paths, options.fetch, files,
-                         state.products(JobStage::preprocessing), options.device, stage_progress));
+      case JobStage::encoding: {
+        // A job folder whose download finished before the references were fetched there fetches them now.
+        const json& downloaded = state.products(JobStage::downloading);
+        const json references =
+            downloaded.contains("validation_references")
+                ? downloaded.at("validation_references")
+                : fetch_validation_references(request, paths, options.fetch, stage_progress);
+        state.mark_finished(span.stage, encode_stage(request, validation_shape(shape), paths, references,
+                                                     files, state.products(JobStage::preprocessing),
+                                                     options.device, stage_progress));
         break;
+      }
       case JobStage::training:
-        state.mark_finished(
-            span.stage,
-            train_stage(request, shape, validation_shape(request, options.overrides), paths, files,
-                        state.products(JobStage::encoding), options.device, stage_progress));
+        state.mark_finished(span.stage, train_stage(request, shape, validation_shape(shape), paths, files,
+                                                    state.products(JobStage::encoding), options.device,
+                                                    options.on_preview, stage_progress));
         break;
       case JobStage::validating:
-        state.mark_finished(span.stage, validate_stage(request, validation_shape(request, options.overrides),
-                                                       paths, files, state, options.device, stage_progress));
+        state.mark_finished(span.stage, validate_stage(request, validation_shape(shape), paths, files, state,
+                                                       options.device, options.on_preview, stage_progress));
         break;
       case JobStage::uploading:
-        result = upload_stage(request, paths, files, state, options);
+        result = upload_stage(request, shape, paths, files, state, options);
         write_file_atomically(paths.result_file(), result.dump(2) + "\n");
         state.mark_finished(span.stage, json{{"result", paths.result_file().string()}});
         break;
@@ -485,6 +510,7 @@ namespace {
 JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, const core::Error& error) {
   job_log().error("job failed: {}", error.what());
   auto body = ordered_json::parse(error.detail_json());
+  if (error.kind() == core::ErrorKind::cancelled) body["error_type"] = kClientCancelled;
   body["status"] = error.http_status();
   const auto billing = bill(request.number_of_steps, error.kind() == core::ErrorKind::cancelled
                                                          ? service::JobOutcome::cancelled

@@ -31,8 +31,9 @@ namespace avtrain::service {
 
 // For tests and the CPU demo only, never set from a request: the request's buckets (512x512 and up),
 // frame counts and step minimum (100) are the product's contract and too slow for a CPU test of the
-// whole pipeline. Each set value replaces the request's for preprocessing and training; billing and
-// config_file still describe the request as submitted.
+// whole pipeline. Each set value replaces the request's for preprocessing, training and validation;
+// billing still describes the request as submitted, and config_file states what training used with
+// the request beside it (DECISIONS.md §35).
 struct JobOverrides {
   std::optional<int> width, height;  // multiples of 32
   std::optional<int> frames;         // 8k+1
@@ -48,6 +49,8 @@ dataset::DatasetOptions dataset_options(const TrainingRequest& request, const Jo
 // (DECISIONS.md §21). The server narrows both.
 FetchOptions cli_fetch_options();
 
+using PreviewListener = std::function<void(int64_t step, const std::filesystem::path& file)>;
+
 struct JobOptions {
   torch::Device device = torch::kCPU;
   JobOverrides overrides;
@@ -56,6 +59,9 @@ struct JobOptions {
   // The URL of a delivered file in the result: file:// URLs when unset (the CLI), capability URLs in
   // the server (DECISIONS.md §30).
   std::function<std::string(const std::filesystem::path& file, const std::string& content_type)> file_url;
+  // Each validation preview once it is written (previews/step_N.mp4), also those a resumed job finds
+  // from an earlier run; the server lists them in the job's status.
+  PreviewListener on_preview;
 };
 
 // Runs (or continues) the job in `paths` and returns the result JSON in the hosted endpoint's shape:

@@ -12,6 +12,7 @@
 #include "core/tensor_io.h"
 #include "dataset/preprocess.h"
 #include "media/audio_fit.h"
+#include "media/probe.h"
 #include "media/reel.h"
 #include "media/video_fit.h"
 #include "models/audio/audio_vae_decoder.h"
@@ -24,6 +25,7 @@
 #include "sample/generation.h"
 #include "sample/reference_encoding.h"
 #include "service/fetch.h"
+#include "service/request/field_reader.h"
 
 namespace avtrain::service {
 namespace {
@@ -39,17 +41,82 @@ media::VideoFitOptions fit_of(const TrainingRequest& request, const ValidationSh
   return {shape.width, shape.height, shape.frames, shape.fps, request.auto_scale_input};
 }
 
-// Fetches one validation file into download/ (local files are read in place).
-fs::path fetch_validation_file(const std::string& location, const fs::path& destination, FetchOptions options,
-                               const std::string& field, core::Progress& progress) {
+// The file name a user sees for `location` (the URL's last path component), in place of `path` (where
+// it lies on the server) in a message.
+std::string shown_in_place_of(std::string message, const fs::path& path, const std::string& location) {
+  const std::string server_path = path.string();
+  const std::string shown = archive_file_name(location);
+  for (auto at = message.find(server_path); at != std::string::npos; at = message.find(server_path, at)) {
+    message.replace(at, server_path.size(), shown);
+    at += shown.size();
+  }
+  return message;
+}
+
+[[noreturn]] void refuse_reference(const std::string& field, const std::string& message) {
+  throw core::InvalidInput({core::Problem{field_loc(field), message, "value_error"}});
+}
+
+// Fetches one validation file into download/ (local files and the server's own uploads are read in
+// place); a failed download is a problem of the entry's field.
+fs::path fetch_reference_file(const std::string& location, const fs::path& destination, FetchOptions options,
+                              const std::string& field, core::Progress& progress) {
   options.field = field;
-  return fetch(location, destination, options, &progress).path;
+  try {
+    return fetch(location, destination, options, &progress).path;
+  } catch (const core::DownloadFailed& error) {
+    refuse_reference(field, error.what());
+  }
 }
 
 }  // namespace
 
+json fetch_validation_references(const TrainingRequest& request, const JobPaths& paths,
+                                 const FetchOptions& fetch_options, core::Progress& progress) {
+  json references = json::array();
+  for (size_t entry_idx = 0; entry_idx < request.validation.size(); ++entry_idx) {
+    const auto& entry = request.validation[entry_idx];
+    const std::string field = fmt::format("validation[{}]", entry_idx);
+    const std::string video_field = field + ".reference_video_url";
+    const fs::path video = fetch_reference_file(
+        entry.reference_video_url, paths.download_dir() / fmt::format("validation_{}_video", entry_idx),
+        fetch_options, video_field, progress);
+    const std::string video_name = archive_file_name(entry.reference_video_url);
+    media::MediaInfo info;
+    try {
+      info = media::probe(video);
+    } catch (const core::Error& error) {
+      refuse_reference(video_field, video_field + ": " + video_name + " cannot be read as a video clip (" +
+                                        shown_in_place_of(error.what(), video, entry.reference_video_url) +
+                                        "): give an mp4, mov, webm, mkv or avi clip");
+    }
+    fs::path audio = video;
+    if (entry.reference_audio_url) {
+      const std::string audio_field = field + ".reference_audio_url";
+      audio = fetch_reference_file(*entry.reference_audio_url,
+                                   paths.download_dir() / fmt::format("validation_{}_audio", entry_idx),
+                                   fetch_options, audio_field, progress);
+      try {
+        media::decode_audio(audio);
+      } catch (const core::Error& error) {
+        refuse_reference(audio_field, audio_field + ": " + archive_file_name(*entry.reference_audio_url) +
+                                          " holds no readable audio (" +
+                                          shown_in_place_of(error.what(), audio, *entry.reference_audio_url) +
+                                          "): give a wav, mp3, m4a, flac or ogg file, or a clip with sound");
+      }
+    } else if (!info.audio.present) {
+      refuse_reference(video_field,
+                       video_field + ": " + video_name +
+                           " has no audio track, and the entry gives no reference_audio_url: add the "
+                           "reference audio as reference_audio_url, or use a clip with sound");
+    }
+    references.push_back({{"video", video.string()}, {"audio", audio.string()}});
+  }
+  return references;
+}
+
 json prepare_validation(const TrainingRequest& request, const JobPaths& paths, const ValidationShape& shape,
-                        const FetchOptions& fetch_options, models::VideoVaeEncoderImpl& video_encoder,
+                        const json& references, models::VideoVaeEncoderImpl& video_encoder,
                         models::AudioVaeEncoderImpl& audio_encoder,
                         const std::function<models::text::PromptContext(const std::string&)>& context_of,
                         core::Progress& progress) {
@@ -57,17 +124,8 @@ json prepare_validation(const TrainingRequest& request, const JobPaths& paths, c
   const auto negative = context_of(request.validation_negative_prompt);
   for (size_t i = 0; i < request.validation.size(); ++i) {
     const auto& entry = request.validation[i];
-    const std::string field = fmt::format("validation[{}]", i);
-    const fs::path video = fetch_validation_file(entry.reference_video_url,
-                                                 paths.download_dir() / fmt::format("validation_{}_video", i),
-                                                 fetch_options, field + ".reference_video_url", progress);
-    // Absent reference audio: the reference video's own track (DECISIONS.md §19).
-    const fs::path audio =
-        entry.reference_audio_url
-            ? fetch_validation_file(*entry.reference_audio_url,
-                                    paths.download_dir() / fmt::format("validation_{}_audio", i),
-                                    fetch_options, field + ".reference_audio_url", progress)
-            : video;
+    const fs::path video = references.at(i).at("video").get<std::string>();
+    const fs::path audio = references.at(i).at("audio").get<std::string>();
     const auto frames = media::fit_reference_video(video, fit_of(request, shape), scaling_of(request));
     media::AudioFitOptions audio_fit;
     audio_fit.frames = shape.frames;
@@ -75,6 +133,9 @@ json prepare_validation(const TrainingRequest& request, const JobPaths& paths, c
     audio_fit.auto_scale = request.auto_scale_input;
     audio_fit.preserve_pitch = request.audio_preserve_pitch;
     audio_fit.normalize = request.audio_normalize;
+    // A separate reference audio is stretched with its video when auto-scaled: it has no video of its own.
+    if (audio != video && request.auto_scale_input)
+      audio_fit.video_duration = media::probe(video).video.duration;
     const auto waveform = media::fit_audio(audio, audio_fit);
     const auto context = context_of(entry.prompt);
     const fs::path latents = paths.latents_dir() / fmt::format("validation_{}.safetensors", i);
@@ -149,7 +210,11 @@ fs::path render_validation(const TrainingRequest& request, const JobPaths& paths
   }
   const fs::path reel = paths.preview_file(step);
   fs::create_directories(reel.parent_path());
-  media::write_reel(reel, clips);
+  // Written beside and renamed, so a preview that exists is whole (a killed run leaves no half reel).
+  fs::path writing = reel;
+  writing.replace_extension(".writing.mp4");
+  media::write_reel(writing, clips);
+  fs::rename(writing, reel);
   core::logger("service").info("validation at step {}: {} sample(s) in {}", step, clips.size(),
                                reel.string());
   if (was_training) transformer->train();

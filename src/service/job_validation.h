@@ -37,13 +37,23 @@ struct ValidationShape {
   double fps = 24;
 };
 
-// Fetches and encodes every validation entry's references into latents/validation_<i>.safetensors
-// (with the prompt's and the negative prompt's contexts from `context_of`); returns the products
-// [{"latents": path, "reference_video": path}, ...] the renderer reads. `fetch_options` says which
-// locations may be read (the job's access; `field` is set per file).
+// Fetches every validation entry's reference clip (and its separate reference audio) and checks it
+// before any expensive stage (the downloading stage runs it right after the archive): the clip must
+// hold a video stream, and audio must come from its own track or from reference_audio_url
+// (DECISIONS.md §19). A problem is core::InvalidInput (422) at the entry's field, e.g. ["body",
+// "validation", 0, "reference_video_url"], naming the URL's file name, never a server path.
+// `fetch_options` says which locations may be read (`field` is set per file). Returns the products
+// [{"video": path, "audio": path}, ...] prepare_validation reads.
+nlohmann::json fetch_validation_references(const TrainingRequest& request, const JobPaths& paths,
+                                           const FetchOptions& fetch_options, core::Progress& progress);
+
+// Fits and encodes every validation entry's references (`references`: fetch_validation_references'
+// products) into latents/validation_<i>.safetensors, with the prompt's and the negative prompt's
+// contexts from `context_of`; returns the products [{"latents": path, "reference_video": path}, ...]
+// the renderer reads.
 nlohmann::json prepare_validation(
     const TrainingRequest& request, const JobPaths& paths, const ValidationShape& shape,
-    const FetchOptions& fetch_options, models::VideoVaeEncoderImpl& video_encoder,
+    const nlohmann::json& references, models::VideoVaeEncoderImpl& video_encoder,
     models::AudioVaeEncoderImpl& audio_encoder,
     const std::function<models::text::PromptContext(const std::string&)>& context_of,
     core::Progress& progress);

@@ -141,7 +141,8 @@ TrainResult Trainer::train(const TrainingData& data, core::Progress& progress) {
                step, options_.steps, total_loss, video_loss, audio_loss, learning_rate, grad_norm, seconds);
     }
 
-    const bool due = options_.checkpoint_interval > 0 && step % options_.checkpoint_interval == 0;
+    const bool due = (options_.checkpoint_interval > 0 && step % options_.checkpoint_interval == 0) ||
+                     (options_.extra_checkpoint_due && options_.extra_checkpoint_due(step));
     if (due || step == options_.steps) {
       result.final_checkpoint = store.save(step, lora_, *optimizer_, generator, lora_metadata, fingerprint);
       if (options_.on_checkpoint) options_.on_checkpoint(result.final_checkpoint);

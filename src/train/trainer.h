@@ -8,7 +8,8 @@
 //
 // Per step: the pair of DataOrder, build_step_inputs, forward, loss, backward, gradient clipping,
 // AdamW with the step's learning rate (LinearLrSchedule), a metrics line, a checkpoint every
-// checkpoint_interval steps and at the last step, progress, then cancellation is checked.
+// checkpoint_interval steps, at the extra steps the caller asks for and at the last step, progress, then
+// cancellation is checked.
 
 #include <torch/types.h>
 
@@ -43,6 +44,8 @@ struct TrainerOptions {
   // recompute instead of running again (-1: all, 0: none; TransformerModel::set_kept_attention).
   int64_t kept_attention_blocks = -1;
   int64_t checkpoint_interval = 250;  // 0: only at the last step
+  // Steps that get a checkpoint besides those (the job pipeline's validation steps, DECISIONS.md §34).
+  std::function<bool(int64_t step)> extra_checkpoint_due;
   int64_t keep_checkpoints = 3;
   std::filesystem::path output_dir;  // checkpoints/, metrics.jsonl
   // Continue from the newest checkpoint in output_dir/checkpoints; false deletes them and starts over.

@@ -155,6 +155,25 @@ TEST(Trainer, ResumeContinuesExactlyAndKeepsTheLastThreeCheckpoints) {
   EXPECT_EQ(expected_step, 21);
 }
 
+// DECISIONS.md §34: checkpoints every checkpoint_interval steps and at the caller's extra steps (the
+// job's validation steps), never more often; an extra cadence sharing no factor with the interval does
+// not turn into a checkpoint per step.
+TEST(Trainer, CheckpointsAtTheIntervalAndAtTheExtraStepsOnly) {
+  avtrain::testing::TempDir dir;
+  const auto data = pairs(2);
+  auto model = tiny::tiny_model();
+  auto options = tiny_options(dir.path(), 20);
+  options.checkpoint_interval = 10;
+  options.keep_checkpoints = 10;
+  options.extra_checkpoint_due = [](int64_t step) { return step % 7 == 0; };
+  std::vector<int64_t> checkpointed;
+  options.on_checkpoint = [&](const CheckpointInfo& info) { checkpointed.push_back(info.step); };
+  Trainer trainer(model, options);
+  core::Progress progress("training", false);
+  trainer.train(data, progress);
+  EXPECT_EQ(checkpointed, (std::vector<int64_t>{7, 10, 14, 20}));
+}
+
 // Returns NaN latents from the `poison_from`-th read on.
 class PoisonedData : public TrainingData {
  public:
