@@ -1,9 +1,10 @@
 // avtrain serve --listen HOST:PORT --data DIR --model CKPT|tiny --text-encoder DIR|tiny [--api-keys FILE]
-// [--workers N] [--public-url URL] [--allow-local-files DIR] [--allow-private-network] [--device D]:
-// the HTTP queue service (issue 13, service/http_api.h). Jobs persist in DIR (jobs.sqlite3 and one
-// folder per job under DIR/jobs); a restarted server resumes queued and interrupted jobs. Once
-// listening it prints "avtrain serve: listening on URL" on stdout. SIGINT/SIGTERM stop it; running
-// jobs are left to resume at the next start.
+// [--workers N] [--public-url URL] [--allow-local-files DIR] [--allow-private-network] [--device D]
+// [--max-upload-size SIZE]: the HTTP queue service (issue 13, service/http_api.h, docs/api.md). Jobs
+// persist in DIR (jobs.sqlite3 and one folder per job under DIR/jobs), uploads in DIR/uploads, the
+// webhook signing keys in DIR/webhook_keys.json (made on first start); a restarted server resumes
+// queued and interrupted jobs. Once listening it prints "avtrain serve: listening on URL" on stdout.
+// SIGINT/SIGTERM stop it; running jobs go back to the queue and resume at the next start.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -27,6 +28,8 @@
 #include "service/job_pipeline.h"
 #include "service/job_runner.h"
 #include "service/job_store.h"
+#include "service/uploads.h"
+#include "service/webhook_signing.h"
 
 namespace avtrain::cli {
 namespace {
@@ -42,6 +45,7 @@ struct ServeArguments {
   std::string allow_local_files;
   bool allow_private_network = false;
   std::string device = "auto";
+  std::string max_upload_size = "20GiB";
   DemoOverrideArguments demo;  // CPU demo and tests only
 };
 
@@ -80,12 +84,16 @@ int run_serve(const ServeArguments& args) {
                                ? service::LocalFilePolicy::refuse_all()
                                : service::LocalFilePolicy::allow_under(fs::absolute(args.allow_local_files));
 
+  service::WebhookSigner webhook_signer(data / service::kWebhookKeysFileName);
   service::ApiSettings api_settings;
   api_settings.host = host;
   api_settings.port = port;
   api_settings.public_url = args.public_url;
-  if (!args.api_keys.empty()) api_settings.api_keys = service::read_api_keys(args.api_keys);
+  if (!args.api_keys.empty()) api_settings.api_keys = service::ApiKeys::read(args.api_keys);
   api_settings.local_files = local_files;
+  api_settings.uploads_dir = data / "uploads";
+  api_settings.max_upload_bytes = service::parse_byte_size(args.max_upload_size, "--max-upload-size");
+  api_settings.webhook_signer = &webhook_signer;
 
   service::RunnerSettings runner_settings;
   runner_settings.jobs_dir = data / "jobs";
@@ -109,8 +117,16 @@ int run_serve(const ServeArguments& args) {
   }
 
   service::JobStore store(data / "jobs.sqlite3");
+  // Jobs stored under the first wave's key identities move to today's (service/api_keys.h).
+  for (const auto& [legacy, identity] : api_settings.api_keys.legacy_identities()) {
+    if (const int moved = store.rename_owner(legacy, identity); moved > 0) {
+      core::logger("service").info("job store: {} job(s) of an API key moved to its SHA-256 identity", moved);
+    }
+  }
   service::QueueApi api(store, api_settings);
   runner_settings.public_url = api.public_url();
+  runner_settings.webhook_signer = &webhook_signer;
+  runner_settings.uploads = &api.uploads();
   service::JobRunner runner(store, runner_settings);
   runner.start();
 
@@ -156,6 +172,10 @@ Action add_serve(CLI::App& command) {
       "--allow-private-network", args->allow_private_network,
       "downloads and webhooks may reach loopback and private addresses (tests, private networks)");
   command.add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  command
+      .add_option("--max-upload-size", args->max_upload_size,
+                  "largest file a client may upload through the storage routes (e.g. 20GiB, 500M)")
+      ->capture_default_str();
   add_demo_override_options(command, args->demo);
   return [args] { return run_serve(*args); };
 }

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "service/checked_transfer.h"
+#include "service/request/field_reader.h"
 
 namespace avtrain::service {
 namespace {
@@ -243,7 +244,7 @@ FetchedFile open_local(const ResourceLocation& location, const FetchOptions& opt
                                            options.field, location.path.string()));
   }
   if (!fs::is_regular_file(status)) {
-    throw core::DownloadFailed(fmt::format("{}: {} is not a regular file: give the path of the .zip archive",
+    throw core::DownloadFailed(fmt::format("{}: {} is not a regular file: give the path of the file itself",
                                            options.field, location.path.string()));
   }
   const uint64_t bytes = fs::file_size(location.path, error);
@@ -273,9 +274,14 @@ std::string redacted_url(std::string_view url) {
 
 FetchedFile fetch(std::string_view location_text, const fs::path& destination, const FetchOptions& options,
                   core::Progress* progress) {
+  if (options.own_upload) {
+    if (const auto stored = options.own_upload(location_text, options.field)) {
+      return {*stored, fs::file_size(*stored), false, 0};
+    }
+  }
   const LocationCheck check = check_location(location_text, options.field, options.local_files);
   if (!check.location)
-    throw core::InvalidInput({core::Problem{{"body", options.field}, check.msg, check.type}});
+    throw core::InvalidInput({core::Problem{field_loc(options.field), check.msg, check.type}});
   if (check.location->kind == LocationKind::local_file) return open_local(*check.location, options);
   return download(*check.location, destination, options, progress);
 }

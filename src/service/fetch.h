@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,11 @@ struct FetchOptions {
   LocalFilePolicy local_files = LocalFilePolicy::allow_any();
   // The request field the location came from, for messages and 422 locations.
   std::string field = "training_data_url";
+  // The server's own upload URLs (service/uploads.h): the stored file, read in place instead of
+  // downloaded (nullopt: not one of them). It throws core::InvalidInput when the upload is not the
+  // requesting key's. Unset in the CLI.
+  std::function<std::optional<std::filesystem::path>(std::string_view url, std::string_view field)>
+      own_upload;
 };
 
 struct FetchedFile {

@@ -1,21 +1,28 @@
 #pragma once
-// The HTTP queue API (issue 13), a drop-in for the hosted queue (specs/anchors.md §4.1) so that its
-// official clients work by changing only the host. Routes under any /{owner}/{alias} prefix (the
-// endpoint id's first two parts) and under /v1:
+// The HTTP queue API (issue 13, 24), a drop-in for the hosted queue (specs/anchors.md §4.1) so that its
+// official clients work by changing only the host. docs/api.md documents every route. Under any
+// /{owner}/{alias} prefix (the endpoint id's first two parts) and under /v1:
 //   POST {prefix}/av2av[?fal_webhook=URL]        queue a job (422 with the detail body when invalid)
-//   GET  {prefix}/requests/{id}/status[?logs=1]  IN_QUEUE | IN_PROGRESS | COMPLETED (+ stage, progress,
-//   outcome) GET  {prefix}/requests/{id}/status/stream    the same as server-sent events, closed after
-//   COMPLETED GET  {prefix}/requests/{id}                  the result, or the failed job's error body and
-//   status PUT  {prefix}/requests/{id}/cancel           202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
-//   GET  /files/{token}/{name}                   a result file by capability URL (DECISIONS.md §30)
-// Every job route needs the submitting key (`Authorization: Key K` or `Bearer K`) when keys are
-// configured; another key's job is 404. Files need no key.
+//   GET  {prefix}/requests/{id}/status[?logs=1]  202 IN_QUEUE | IN_PROGRESS, 200 COMPLETED (+ stage,
+//                                                progress, outcome, notes, previews)
+//   GET  {prefix}/requests/{id}/status/stream    the same as server-sent events, closed after COMPLETED
+//   GET  {prefix}/requests/{id}                  the result, or the failed job's error body and status
+//   PUT  {prefix}/requests/{id}/cancel           202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
+// and at the root:
+//   GET  /files/{token}/{name}                   a result file or an upload by capability URL (§30)
+//   GET  /.well-known/jwks.json                  the public keys that verify webhook signatures (§36)
+//   POST /storage/upload/initiate[-multipart]    the official client's uploads (service/uploads.h, §38)
+//   PUT  /storage/upload/{token}[/{part}], POST /storage/upload/{token}/complete
+// Every job and upload-initiating route needs the submitting key (`Authorization: Key K` or `Bearer K`)
+// when keys are configured; another key's job is 404. Files, upload URLs and the JWKS need no key.
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "service/api_keys.h"
 #include "service/request/resource_location.h"
+#include "service/uploads.h"
 
 namespace httplib {
 class Server;
@@ -25,19 +32,19 @@ namespace avtrain::service {
 
 class JobStore;
 class JobRunner;
+class WebhookSigner;
 
 struct ApiSettings {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port
   // Base of every URL the API hands out; empty: http://host:port of the bound socket.
   std::string public_url;
-  std::vector<std::string> api_keys;  // empty: no authentication (loopback only)
+  ApiKeys api_keys = ApiKeys::none();  // none: no authentication (loopback only)
   LocalFilePolicy local_files = LocalFilePolicy::refuse_all();
+  std::filesystem::path uploads_dir;  // DATA/uploads
+  uint64_t max_upload_bytes = kDefaultMaxUploadBytes;
+  WebhookSigner* webhook_signer = nullptr;  // publishes /.well-known/jwks.json when set
 };
-
-// Reads an API key file: one key per line; blank lines and lines starting with '#' are skipped.
-// Throws core::InvalidInput naming the file when it cannot be read or holds no key.
-std::vector<std::string> read_api_keys(const std::string& path);
 
 class QueueApi {
  public:
@@ -50,6 +57,8 @@ class QueueApi {
 
   int port() const { return port_; }
   const std::string& public_url() const { return settings_.public_url; }
+  // The uploads the storage routes take (the runner resolves requests' upload URLs through it).
+  Uploads& uploads() { return *uploads_; }
 
   // Serves requests until stop(); submissions wake `runner`'s workers, cancels reach its jobs.
   void serve(JobRunner& runner);
@@ -58,10 +67,12 @@ class QueueApi {
 
  private:
   void add_routes();
+  void add_storage_routes();
 
   JobStore& store_;
   ApiSettings settings_;
   std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<Uploads> uploads_;
   int port_ = 0;
   JobRunner* runner_ = nullptr;
   std::atomic<bool> stopping_{false};

@@ -10,8 +10,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "service/queue_errors.h"
 #include "service/request/training_request.h"
+#include "service/uploads.h"
 #include "service/webhook.h"
+#include "service/webhook_signing.h"
 
 namespace avtrain::service {
 namespace {
@@ -26,21 +29,11 @@ spdlog::logger& log() { return core::logger("service"); }
 constexpr int kCancelledExitCode = 4;
 // The store is told a job's progress at most this often (and at every stage change).
 constexpr auto kProgressInterval = std::chrono::milliseconds(500);
-// Webhooks of finished jobs are looked for at least this often (and at once after each job).
-constexpr auto kWebhookPollInterval = std::chrono::seconds(5);
-
-// A URL path segment: unreserved characters kept, everything else percent-encoded.
-std::string url_segment(const std::string& text) {
-  std::string encoded;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += fmt::format("%{:02X}", c);
-    }
-  }
-  return encoded;
-}
+// The housekeeper looks for due webhooks and start deadlines at least this often (and at once after
+// each submission and each finished job).
+constexpr auto kHousekeepingInterval = std::chrono::seconds(5);
+// The user id of webhooks of a server without API keys (its jobs have no key identity).
+constexpr const char* kAnonymousUser = "anonymous";
 
 std::string upper_level(const std::string& level) {
   if (level == "warning") return "WARN";
@@ -58,6 +51,7 @@ torch::Device worker_device(torch::Device device, int worker_index) {
 
 // The first message of an error body, for the webhook's `error` field.
 std::string first_message(const json& body) {
+  if (body.contains("detail") && body["detail"].is_string()) return body["detail"].get<std::string>();
   if (body.contains("detail") && body["detail"].is_array() && !body["detail"].empty() &&
       body["detail"][0].contains("msg")) {
     return body["detail"][0]["msg"].get<std::string>();
@@ -73,15 +67,25 @@ JobRunner::JobRunner(JobStore& store, RunnerSettings settings)
 JobRunner::~JobRunner() { stop(); }
 
 void JobRunner::start() {
+  // Jobs that were running when the last server died: no-retry ones fail, the others resume.
+  const auto lost = store_.fail_interrupted_without_retry(
+      request_error_body(kRunnerDisconnected, 503,
+                         "the server running this request stopped unexpectedly, and the request asked for no "
+                         "retry (x-fal-no-retry): submit it again")
+          .dump(),
+      503);
+  for (const auto& id : lost) log().warn("job {}: lost with its server; no retry asked, failed", id);
   const int requeued = store_.requeue_interrupted();
   if (requeued > 0) log().info("{} interrupted job(s) queued again to resume from their folders", requeued);
   for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this, i] { work(i); });
-  threads_.emplace_back([this] { send_webhooks(); });
+  threads_.emplace_back([this] { keep_house(); });
 }
 
 void JobRunner::notify_submitted() {
   const std::lock_guard lock(mutex_);  // a worker between its empty claim and its wait still wakes
   wake_workers_.notify_all();
+  housework_due_ = true;  // a new start deadline may be the nearest
+  wake_housekeeper_.notify_all();
 }
 
 void JobRunner::cancel(const std::string& request_id) {
@@ -97,7 +101,7 @@ void JobRunner::stop() {
     for (auto& [id, progress] : running_) progress->cancel();
   }
   wake_workers_.notify_all();
-  wake_sender_.notify_all();
+  wake_housekeeper_.notify_all();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
 }
@@ -121,8 +125,8 @@ void JobRunner::work(int worker_index) {
       log().error("worker {}: job {} could not be recorded: {}", worker_index, job->id, error.what());
     }
     const std::lock_guard lock(mutex_);
-    webhooks_due_ = true;
-    wake_sender_.notify_all();
+    housework_due_ = true;
+    wake_housekeeper_.notify_all();
   }
 }
 
@@ -158,8 +162,24 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
     options.file_url = [&](const std::filesystem::path& file, const std::string& content_type) {
       const std::string name = file.filename().string();
       const std::string token = store_.publish_file(job.id, file, name, content_type);
-      return settings_.public_url + "/files/" + token + "/" + url_segment(name);
+      return settings_.public_url + "/files/" + token + "/" + url_path_segment(name);
     };
+    // Each preview is published once, under a capability URL, and listed in the status.
+    options.on_preview = [&](int64_t step, const std::filesystem::path& file) {
+      for (const auto& preview : store_.previews(job.id)) {
+        if (preview.step == step) return;
+      }
+      const std::string name = file.filename().string();
+      const std::string token = store_.publish_file(job.id, file, name, "video/mp4");
+      store_.add_preview(job.id, {step, token, name, std::filesystem::file_size(file)});
+    };
+    if (settings_.uploads) {
+      options.fetch.own_upload = [&](std::string_view url,
+                                     std::string_view field) -> std::optional<std::filesystem::path> {
+        if (!settings_.uploads->is_upload_url(url)) return std::nullopt;
+        return settings_.uploads->resolve(url, job.owner, field);
+      };
+    }
     const JobPaths paths(settings_.jobs_dir / job.id);
     try {
       const auto request =
@@ -180,6 +200,7 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
     interrupted_by_shutdown = stopping_ && run.exit_code == kCancelledExitCode;
   }
   if (interrupted_by_shutdown && !store_.find(job.id)->cancel_requested) {
+    store_.requeue(job.id);
     log().info("worker {}: job {} interrupted by the shutdown; it resumes when the server restarts",
                worker_index, job.id);
     return;
@@ -192,37 +213,58 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
   log().info("worker {}: job {} {}", worker_index, job.id, to_string(status));
 }
 
-void JobRunner::send_webhooks() {
-  WebhookOptions options;
-  options.allow_private_destinations = settings_.allow_private_webhooks;
+void JobRunner::keep_house() {
   const auto stopping = [this] {
     const std::lock_guard lock(mutex_);
     return stopping_;
   };
   for (bool first = true;; first = false) {
     if (!first) {
+      auto wait = std::chrono::milliseconds(kHousekeepingInterval);
+      if (const int64_t deadline = store_.next_start_deadline(); deadline > 0) {
+        wait = std::clamp(std::chrono::milliseconds(deadline - now_ms()), std::chrono::milliseconds(0), wait);
+      }
       std::unique_lock lock(mutex_);
-      wake_sender_.wait_for(lock, kWebhookPollInterval, [this] { return stopping_ || webhooks_due_; });
+      wake_housekeeper_.wait_for(lock, wait, [this] { return stopping_ || housework_due_; });
       if (stopping_) return;
-      webhooks_due_ = false;
+      housework_due_ = false;
     }
-    std::vector<StoredJob> pending;
     try {
-      pending = store_.pending_webhooks();
+      const auto expired = store_.expire_unstarted(
+          now_ms(),
+          request_error_body(kRequestTimeout, 504,
+                             "Request timed out: it did not start within its X-Fal-Request-Timeout")
+              .dump(),
+          504);
+      for (const auto& id : expired) log().info("job {}: not started by its deadline; failed (billed 0)", id);
+      deliver_pending_webhooks(stopping);
     } catch (const std::exception& error) {
-      log().error("webhooks: {}", error.what());
-      continue;
+      log().error("housekeeping: {}", error.what());
     }
-    for (const auto& job : pending) {
-      const bool ok = job.status == StoredJobStatus::succeeded;
-      const auto payload = json::parse(job.result_json);
-      const auto body = webhook_body(job.id, ok, payload, ok ? std::string() : first_message(payload)).dump();
-      const auto result = deliver_webhook(job.webhook_url, body, options, stopping);
-      if (result == WebhookResult::stopped) return;
-      // Delivered, refused for good or given up after every retry: either way it is not sent again
-      // (deliver_webhook logged why).
-      store_.mark_webhook_delivered(job.id);
+  }
+}
+
+void JobRunner::deliver_pending_webhooks(const std::function<bool()>& stopping) {
+  WebhookOptions options;
+  options.allow_private_destinations = settings_.allow_private_webhooks;
+  for (const auto& job : store_.pending_webhooks()) {
+    if (stopping()) return;
+    const bool ok = job.status == StoredJobStatus::succeeded;
+    const auto payload = json::parse(job.result_json);
+    const auto body = webhook_body(job.id, ok, payload, ok ? std::string() : first_message(payload)).dump();
+    // Signed afresh for every attempt: receivers refuse timestamps more than 300 s off.
+    WebhookHeaders sign;
+    if (settings_.webhook_signer) {
+      sign = [this, &job, &body] {
+        return settings_.webhook_signer->headers(job.id, job.owner.empty() ? kAnonymousUser : job.owner,
+                                                 body);
+      };
     }
+    const auto result = deliver_webhook(job.webhook_url, body, options, stopping, sign);
+    if (result == WebhookResult::stopped) return;
+    // Delivered, refused for good or given up after every retry: either way it is not sent again
+    // (deliver_webhook logged why).
+    store_.mark_webhook_delivered(job.id);
   }
 }
 

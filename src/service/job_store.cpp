@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/error.h"
@@ -22,8 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // The schema this build writes and reads (PRAGMA user_version). A change of the tables gets a new
-// version and a migration from the older ones in open_schema.
-constexpr int kSchemaVersion = 1;
+// version and a migration from the older ones (kMigrations).
+constexpr int kSchemaVersion = 2;
 
 // sqlite3_close_v2 defers the close until the last statement is finalized, so the order in which
 // RAII handles die does not matter.
@@ -39,7 +40,7 @@ using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
 // Jobs in submission order: `sequence` is AUTOINCREMENT, so a number is never reused and a requeued
 // job keeps its place. Status is stored as its name so the file reads well in the sqlite3 shell.
 constexpr const char* kCreateSchema = R"sql(
-CREATE TABLE IF NOT EXISTS jobs (
+CREATE TABLE jobs (
   sequence INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
   owner TEXT NOT NULL,
@@ -58,16 +59,16 @@ CREATE TABLE IF NOT EXISTS jobs (
   http_status INTEGER NOT NULL DEFAULT 0,
   webhook_delivered INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, sequence);
-CREATE TABLE IF NOT EXISTS log_lines (
+CREATE INDEX jobs_by_status ON jobs (status, sequence);
+CREATE TABLE log_lines (
   sequence INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   timestamp_ms INTEGER NOT NULL,
   level TEXT NOT NULL,
   message TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS log_lines_by_job ON log_lines (job_id, sequence);
-CREATE TABLE IF NOT EXISTS files (
+CREATE INDEX log_lines_by_job ON log_lines (job_id, sequence);
+CREATE TABLE files (
   token TEXT PRIMARY KEY,
   job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   path TEXT NOT NULL,
@@ -76,10 +77,41 @@ CREATE TABLE IF NOT EXISTS files (
 );
 )sql";
 
+// Version 1 -> 2: the request check's notes, the start deadline and no-retry of the hosted queue's
+// headers, validation previews and uploads.
+constexpr const char* kMigrationTo2 = R"sql(
+ALTER TABLE jobs ADD COLUMN notes_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE jobs ADD COLUMN start_deadline_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN no_retry INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE previews (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  token TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  PRIMARY KEY (job_id, step)
+);
+CREATE TABLE uploads (
+  id TEXT PRIMARY KEY,
+  upload_token TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  multipart INTEGER NOT NULL,
+  complete INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL
+);
+)sql";
+
+// kMigrations[v] brings a version-v database to version v + 1 (version 0: an empty file).
+constexpr std::array<const char*, kSchemaVersion> kMigrations = {kCreateSchema, kMigrationTo2};
+
 // The columns read_job expects, in its order.
 constexpr const char* kJobColumns =
     "id, owner, request_json, webhook_url, status, stage, progress, message, cancel_requested, "
-    "submitted_ms, started_ms, finished_ms, attempts, result_json, http_status, webhook_delivered";
+    "submitted_ms, started_ms, finished_ms, attempts, result_json, http_status, webhook_delivered, "
+    "notes_json, start_deadline_ms, no_retry";
 
 StoredJobStatus status_from_text(std::string_view text, const std::string& database_file) {
   for (const auto status : {StoredJobStatus::queued, StoredJobStatus::running, StoredJobStatus::succeeded,
@@ -321,6 +353,9 @@ StoredJob read_job(const Statement& row, const std::string& database_file) {
   job.result_json = row.text(13);
   job.http_status = static_cast<int>(row.integer(14));
   job.webhook_delivered = row.integer(15) != 0;
+  job.notes = nlohmann::json::parse(row.text(16)).get<std::vector<std::string>>();
+  job.start_deadline_ms = row.integer(17);
+  job.no_retry = row.integer(18) != 0;
   return job;
 }
 
@@ -331,7 +366,7 @@ std::optional<StoredJob> find_locked(const StoreConnection& db, std::string_view
   return read_job(select, db.file);
 }
 
-// Creates the tables in a fresh file; refuses a file written by a newer schema.
+// Creates the tables in a fresh file, migrates an older schema; refuses a file written by a newer one.
 void open_schema(StoreConnection& db) {
   WriteTransaction transaction(db, "create the schema");
   Statement version_query(db, "read the schema version", "PRAGMA user_version");
@@ -343,10 +378,17 @@ void open_schema(StoreConnection& db) {
         "to version {}. Run the newer avtrain, or point this server at another data folder.",
         db.file, version, kSchemaVersion));
   }
-  db.execute("create the schema", kCreateSchema);
+  for (int64_t from = version; from < kSchemaVersion; ++from) {
+    db.execute(from == 0 ? "create the schema" : "migrate the schema",
+               kMigrations[static_cast<size_t>(from)]);
+  }
   if (version < kSchemaVersion) {
     // A PRAGMA takes no bound parameters; the value is this build's constant.
     db.execute("write the schema version", fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+    if (version > 0) {
+      core::logger("service").info("job store {}: schema migrated from version {} to {}", db.file, version,
+                                   kSchemaVersion);
+    }
   }
   transaction.commit();
 }
@@ -393,14 +435,16 @@ JobStore::~JobStore() = default;
 std::string JobStore::submit(const JobSubmission& submission) {
   const std::lock_guard lock(db_->mutex);
   const std::string id = random_uuid();
-  Statement insert(*db_, "submit a job",
-                   "INSERT INTO jobs (id, owner, request_json, webhook_url, status, submitted_ms) "
-                   "VALUES (?, ?, ?, ?, 'queued', ?)");
+  Statement insert(
+      *db_, "submit a job",
+      "INSERT INTO jobs (id, owner, request_json, webhook_url, status, submitted_ms, notes_json, "
+      "start_deadline_ms, no_retry) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)");
   insert.bind(1, id)
       .bind(2, submission.owner)
       .bind(3, submission.request_json)
       .bind(4, submission.webhook_url);
-  insert.bind(5, now_ms());
+  insert.bind(5, now_ms()).bind(6, nlohmann::json(submission.notes).dump());
+  insert.bind(7, submission.start_deadline_ms).bind(8, submission.no_retry ? 1 : 0);
   insert.run();
   return id;
 }
@@ -426,14 +470,19 @@ std::optional<StoredJob> JobStore::claim_next() {
   const std::lock_guard lock(db_->mutex);
   constexpr std::string_view kOperation = "claim the next job";
   WriteTransaction transaction(*db_, kOperation);
-  Statement oldest(*db_, kOperation, "SELECT id FROM jobs WHERE status = 'queued' ORDER BY sequence LIMIT 1");
+  const int64_t now = now_ms();
+  Statement oldest(
+      *db_, kOperation,
+      "SELECT id FROM jobs WHERE status = 'queued' AND (start_deadline_ms = 0 OR start_deadline_ms > ?) "
+      "ORDER BY sequence LIMIT 1");
+  oldest.bind(1, now);
   if (!oldest.step()) return std::nullopt;  // the rollback only ends the transaction
   const std::string id = oldest.text(0);
   oldest.reset();
   Statement update(
       *db_, kOperation,
       "UPDATE jobs SET status = 'running', started_ms = ?, attempts = attempts + 1 WHERE id = ?");
-  update.bind(1, now_ms()).bind(2, id);
+  update.bind(1, now).bind(2, id);
   update.run();
   auto job = find_locked(*db_, id);
   transaction.commit();
@@ -571,6 +620,146 @@ void JobStore::mark_webhook_delivered(std::string_view id) {
   Statement update(*db_, "mark a webhook delivered", "UPDATE jobs SET webhook_delivered = 1 WHERE id = ?");
   update.bind(1, id);
   update.run();
+}
+
+namespace {
+
+// Finishes every job that `where` selects (a condition on jobs with one bound integer) as failed with
+// `body`; returns their ids. Caller holds the mutex.
+std::vector<std::string> fail_jobs_where(StoreConnection& db, std::string_view operation,
+                                         const std::string& where, int64_t bound, std::string_view body,
+                                         int http_status) {
+  WriteTransaction transaction(db, operation);
+  Statement select(db, operation, "SELECT id FROM jobs WHERE " + where + " ORDER BY sequence");
+  select.bind(1, bound);
+  std::vector<std::string> ids;
+  while (select.step()) ids.push_back(select.text(0));
+  select.reset();
+  for (const auto& id : ids) {
+    Statement update(db, operation,
+                     "UPDATE jobs SET status = 'failed', result_json = ?, http_status = ?, finished_ms = ? "
+                     "WHERE id = ?");
+    update.bind(1, body).bind(2, http_status).bind(3, now_ms()).bind(4, id);
+    update.run();
+  }
+  transaction.commit();
+  return ids;
+}
+
+}  // namespace
+
+std::vector<std::string> JobStore::expire_unstarted(int64_t now, std::string_view body, int http_status) {
+  const std::lock_guard lock(db_->mutex);
+  return fail_jobs_where(*db_, "expire jobs past their start deadline",
+                         "status = 'queued' AND start_deadline_ms > 0 AND start_deadline_ms <= ?", now, body,
+                         http_status);
+}
+
+int64_t JobStore::next_start_deadline() const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "read the next start deadline",
+                   "SELECT COALESCE(MIN(start_deadline_ms), 0) FROM jobs WHERE status = 'queued' AND "
+                   "start_deadline_ms > 0");
+  return select.step() ? select.integer(0) : 0;
+}
+
+void JobStore::requeue(std::string_view id) {
+  const std::lock_guard lock(db_->mutex);
+  Statement update(*db_, "requeue a job",
+                   "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'running'");
+  update.bind(1, id);
+  update.run();
+}
+
+std::vector<std::string> JobStore::fail_interrupted_without_retry(std::string_view body, int http_status) {
+  const std::lock_guard lock(db_->mutex);
+  return fail_jobs_where(*db_, "fail interrupted jobs that asked for no retry",
+                         "status = 'running' AND no_retry = ?", 1, body, http_status);
+}
+
+void JobStore::add_preview(std::string_view job_id, const StoredPreview& preview) {
+  const std::lock_guard lock(db_->mutex);
+  Statement insert(
+      *db_, "record a validation preview",
+      "INSERT OR IGNORE INTO previews (job_id, step, token, file_name, file_size) VALUES (?, ?, ?, ?, ?)");
+  insert.bind(1, job_id).bind(2, preview.step).bind(3, preview.token).bind(4, preview.file_name);
+  insert.bind(5, static_cast<int64_t>(preview.file_size));
+  insert.run();
+}
+
+std::vector<StoredPreview> JobStore::previews(std::string_view job_id) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "read a job's previews",
+                   "SELECT step, token, file_name, file_size FROM previews WHERE job_id = ? ORDER BY step");
+  select.bind(1, job_id);
+  std::vector<StoredPreview> previews;
+  while (select.step()) {
+    previews.push_back(
+        {select.integer(0), select.text(1), select.text(2), static_cast<uint64_t>(select.integer(3))});
+  }
+  return previews;
+}
+
+namespace {
+
+constexpr const char* kUploadColumns =
+    "id, upload_token, owner, file_name, content_type, multipart, complete, bytes, created_ms";
+
+std::optional<StoredUpload> find_upload_where(const StoreConnection& db, const char* column,
+                                              std::string_view value) {
+  Statement select(db, "read an upload",
+                   fmt::format("SELECT {} FROM uploads WHERE {} = ?", kUploadColumns, column));
+  select.bind(1, value);
+  if (!select.step()) return std::nullopt;
+  return StoredUpload{select.text(0),         select.text(1),
+                      select.text(2),         select.text(3),
+                      select.text(4),         select.integer(5) != 0,
+                      select.integer(6) != 0, static_cast<uint64_t>(select.integer(7)),
+                      select.integer(8)};
+}
+
+}  // namespace
+
+void JobStore::add_upload(const StoredUpload& upload) {
+  const std::lock_guard lock(db_->mutex);
+  Statement insert(
+      *db_, "record an upload",
+      fmt::format("INSERT INTO uploads ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kUploadColumns));
+  insert.bind(1, upload.id).bind(2, upload.upload_token).bind(3, upload.owner).bind(4, upload.file_name);
+  insert.bind(5, upload.content_type).bind(6, upload.multipart ? 1 : 0).bind(7, upload.complete ? 1 : 0);
+  insert.bind(8, static_cast<int64_t>(upload.bytes)).bind(9, upload.created_ms);
+  insert.run();
+}
+
+std::optional<StoredUpload> JobStore::upload(std::string_view id) const {
+  const std::lock_guard lock(db_->mutex);
+  return find_upload_where(*db_, "id", id);
+}
+
+std::optional<StoredUpload> JobStore::upload_by_token(std::string_view upload_token) const {
+  const std::lock_guard lock(db_->mutex);
+  return find_upload_where(*db_, "upload_token", upload_token);
+}
+
+void JobStore::complete_upload(std::string_view id, uint64_t bytes) {
+  const std::lock_guard lock(db_->mutex);
+  Statement update(*db_, "complete an upload", "UPDATE uploads SET complete = 1, bytes = ? WHERE id = ?");
+  update.bind(1, static_cast<int64_t>(bytes)).bind(2, id);
+  update.run();
+}
+
+int JobStore::rename_owner(std::string_view from, std::string_view to) {
+  const std::lock_guard lock(db_->mutex);
+  WriteTransaction transaction(*db_, "rename an owner");
+  int changed = 0;
+  for (const char* table : {"jobs", "uploads"}) {
+    Statement update(*db_, "rename an owner", fmt::format("UPDATE {} SET owner = ? WHERE owner = ?", table));
+    update.bind(1, to).bind(2, from);
+    update.run();
+    changed += sqlite3_changes(db_->connection.get());
+  }
+  transaction.commit();
+  return changed;
 }
 
 }  // namespace avtrain::service

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "service/uploads.h"
+
 namespace avtrain::service {
 
 // queued -> running -> succeeded | failed | cancelled. A cancelled queued job never runs.
@@ -27,9 +29,12 @@ std::string_view to_string(StoredJobStatus status);
 bool is_finished(StoredJobStatus status);
 
 struct JobSubmission {
-  std::string owner;         // who may see the job: an API key's identity ("" without keys)
-  std::string request_json;  // the normalized request (service/request/training_request.h)
-  std::string webhook_url;   // "" for none
+  std::string owner;               // who may see the job: an API key's identity ("" without keys)
+  std::string request_json;        // the normalized request (service/request/training_request.h)
+  std::string webhook_url;         // "" for none
+  std::vector<std::string> notes;  // what the request check told the user (ignored fields, snaps, ...)
+  int64_t start_deadline_ms = 0;   // X-Fal-Request-Timeout: still queued then -> failed (0: none)
+  bool no_retry = false;           // x-fal-no-retry: a run the server lost is failed, not resumed
 };
 
 struct StoredJob {
@@ -49,6 +54,17 @@ struct StoredJob {
   std::string result_json;
   int http_status = 0;
   bool webhook_delivered = false;
+  std::vector<std::string> notes;
+  int64_t start_deadline_ms = 0;
+  bool no_retry = false;
+};
+
+// A validation preview published under a capability URL (listed in the job's status).
+struct StoredPreview {
+  int64_t step = 0;
+  std::string token;  // of its file (files table)
+  std::string file_name;
+  uint64_t file_size = 0;
 };
 
 struct StoredLogLine {
@@ -110,6 +126,30 @@ class JobStore {
   // Finished jobs with a webhook URL whose webhook has not been delivered (oldest first), and the mark.
   std::vector<StoredJob> pending_webhooks() const;
   void mark_webhook_delivered(std::string_view id);
+
+  // Queued jobs whose start deadline has passed at `now_ms` are finished as failed with `body` and
+  // `http_status` (X-Fal-Request-Timeout); returns their ids. claim_next never takes such a job.
+  std::vector<std::string> expire_unstarted(int64_t now_ms, std::string_view body, int http_status);
+  // The earliest start deadline of a queued job (0: none).
+  int64_t next_start_deadline() const;
+  // A running job goes back to the queue at its place (a server shutting down hands it back).
+  void requeue(std::string_view id);
+  // At server start: running jobs (their server died) that asked for no retry are finished as failed
+  // with `body` and `http_status`; returns their ids. Call before requeue_interrupted.
+  std::vector<std::string> fail_interrupted_without_retry(std::string_view body, int http_status);
+
+  // Validation previews: one per (job, step), published once (a repeated step keeps the first).
+  void add_preview(std::string_view job_id, const StoredPreview& preview);
+  std::vector<StoredPreview> previews(std::string_view job_id) const;
+
+  // Uploads through the storage routes (service/uploads.h).
+  void add_upload(const StoredUpload& upload);
+  std::optional<StoredUpload> upload(std::string_view id) const;
+  std::optional<StoredUpload> upload_by_token(std::string_view upload_token) const;
+  void complete_upload(std::string_view id, uint64_t bytes);
+
+  // Gives every job and upload of `from` to `to` (an API key identity changed its form); returns how many.
+  int rename_owner(std::string_view from, std::string_view to);
 
  private:
   struct Database;

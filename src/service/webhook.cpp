@@ -84,7 +84,7 @@ int poll_stop(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 Attempt attempt_delivery(const std::string& url, const std::string& body, const WebhookOptions& options,
-                         const std::function<bool()>& stop) {
+                         const std::function<bool()>& stop, const WebhookHeaders& extra_headers) {
   using Outcome = Attempt::Outcome;
   Transfer transfer{&options, &stop};
   transfer.guard = {options.allow_private_destinations, "delivers webhooks only to", std::nullopt};
@@ -99,6 +99,11 @@ Attempt attempt_delivery(const std::string& url, const std::string& body, const 
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
   // No "Expect: 100-continue" round trip before larger bodies: send the body at once.
   if (list) list = curl_slist_append(list, "Expect:");
+  if (extra_headers) {
+    for (const auto& line : extra_headers()) {
+      if (list) list = curl_slist_append(list, line.c_str());
+    }
+  }
   const CurlListPtr headers(list);
   if (!headers) return {Outcome::retry, "libcurl could not build the request headers (out of memory)"};
   const long timeout_ms = std::max(1L, static_cast<long>(options.timeout.count()));
@@ -223,7 +228,7 @@ std::string_view to_string(WebhookResult result) {
 }
 
 WebhookResult deliver_webhook(const std::string& url, const std::string& body, const WebhookOptions& options,
-                              const std::function<bool()>& stop) {
+                              const std::function<bool()>& stop, const WebhookHeaders& headers) {
   auto& log = core::logger("service");
   const std::string shown = redacted_url(url);
   if (const auto problem = webhook_url_problem(url)) {
@@ -236,7 +241,7 @@ WebhookResult deliver_webhook(const std::string& url, const std::string& body, c
       log.info("webhook {}: stopped before attempt {}/{}; not delivered", shown, attempt_idx, attempts);
       return WebhookResult::stopped;
     }
-    const Attempt attempt = attempt_delivery(url, body, options, stop);
+    const Attempt attempt = attempt_delivery(url, body, options, stop, headers);
     switch (attempt.outcome) {
       case Attempt::Outcome::delivered:
         log.info("webhook {}: delivered ({}) on attempt {}/{}", shown, attempt.description, attempt_idx,

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace avtrain::service {
 
@@ -45,14 +46,18 @@ enum class WebhookResult {
 };
 std::string_view to_string(WebhookResult result);
 
-// POSTs `body` (Content-Type: application/json, User-Agent: avtrain) to `url`. Retries after HTTP 5xx,
-// 408 and 429, connection failures and timeouts, with the backoff of `options`. `stop`, when given, is
-// polled before each attempt, during an attempt (libcurl's progress callback, about once a second at
-// worst) and every 50 ms of a backoff wait, so a shutting-down server gets `stopped` promptly. Each
+// Extra header lines ("Name: value") for one delivery attempt: the signature (webhook_signing.h), made
+// again for every attempt so its timestamp is current.
+using WebhookHeaders = std::function<std::vector<std::string>()>;
+
+// POSTs `body` (Content-Type: application/json, User-Agent: avtrain, and `headers`' lines) to `url`. Retries
+// after HTTP 5xx, 408 and 429, connection failures and timeouts, with the backoff of `options`. `stop`, when
+// given, is polled before each attempt, during an attempt (libcurl's progress callback, about once a second
+// at worst) and every 50 ms of a backoff wait, so a shutting-down server gets `stopped` promptly. Each
 // attempt's outcome is logged to core::logger("service") with the URL redacted (redacted_url).
 // Never throws for anything the URL or the receiver does.
 WebhookResult deliver_webhook(const std::string& url, const std::string& body, const WebhookOptions& options,
-                              const std::function<bool()>& stop = {});
+                              const std::function<bool()>& stop = {}, const WebhookHeaders& headers = {});
 
 // Why `url` cannot be a webhook destination (not an absolute http:// or https:// URL with a host),
 // as one message naming the fal_webhook parameter and saying what to give instead; nullopt when it can

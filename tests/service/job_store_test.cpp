@@ -3,10 +3,12 @@
 #include "service/job_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
@@ -432,6 +434,170 @@ TEST(JobStore, RefusesADatabaseOfANewerSchema) {
   EXPECT_NE(message.find(file.string()), std::string::npos) << message;
   EXPECT_NE(message.find("schema version 99"), std::string::npos) << message;
   EXPECT_NE(message.find("newer avtrain"), std::string::npos) << message;
+}
+
+// The first wave's schema (version 1), as a store written then holds it.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE jobs (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
+  request_json TEXT NOT NULL, webhook_url TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  stage TEXT NOT NULL DEFAULT '', progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0, submitted_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0, result_json TEXT NOT NULL DEFAULT '',
+  http_status INTEGER NOT NULL DEFAULT 0, webhook_delivered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX jobs_by_status ON jobs (status, sequence);
+CREATE TABLE log_lines (sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, timestamp_ms INTEGER NOT NULL,
+  level TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE files (token TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path TEXT NOT NULL, file_name TEXT NOT NULL, content_type TEXT NOT NULL);
+INSERT INTO jobs (id, owner, request_json, webhook_url, status, submitted_ms)
+  VALUES ('11111111-1111-4111-8111-111111111111', 'key-0123456789abcdef', '{}', '', 'queued', 1);
+PRAGMA user_version = 1;
+)sql";
+
+TEST(JobStore, MigratesAVersion1StoreKeepingItsJobs) {
+  const TempDir dir;
+  const fs::path file = dir / "jobs.sqlite3";
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+    char* error = nullptr;
+    const int code = sqlite3_exec(raw, kVersion1Schema, nullptr, nullptr, &error);
+    const std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(raw);
+    ASSERT_EQ(code, SQLITE_OK) << message;
+  }
+  JobStore store(file);
+  const auto old_job = store.find("11111111-1111-4111-8111-111111111111");
+  ASSERT_TRUE(old_job.has_value());
+  EXPECT_EQ(old_job->owner, "key-0123456789abcdef");
+  EXPECT_TRUE(old_job->notes.empty());
+  EXPECT_EQ(old_job->start_deadline_ms, 0);
+  EXPECT_FALSE(old_job->no_retry);
+  // The tables of version 2 are there.
+  store.add_preview(old_job->id, {5, "t", "step_5.mp4", 10});
+  EXPECT_EQ(store.previews(old_job->id).size(), 1u);
+  EXPECT_EQ(store.rename_owner("key-0123456789abcdef", "key-new"), 1);
+  EXPECT_EQ(store.find(old_job->id)->owner, "key-new");
+}
+
+TEST(JobStore, NotesDeadlineAndNoRetryRoundTrip) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  JobSubmission with_all = submission("key-a");
+  with_all.notes = {"unknown field rnak was ignored: did you mean rank?", "caf\u00e9 \u2713"};
+  with_all.start_deadline_ms = 4102444800000;
+  with_all.no_retry = true;
+  const auto job = store.find(store.submit(with_all));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->notes, with_all.notes);
+  EXPECT_EQ(job->start_deadline_ms, 4102444800000);
+  EXPECT_TRUE(job->no_retry);
+  EXPECT_EQ(store.next_start_deadline(), 4102444800000);
+}
+
+TEST(JobStore, JobsPastTheirStartDeadlineFailAndAreNeverClaimed) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  const int64_t now = now_ms();
+  JobSubmission overdue = submission("key-a"), later = submission("key-a"), plain = submission("key-a");
+  overdue.start_deadline_ms = now - 1;
+  later.start_deadline_ms = now + 3'600'000;
+  const std::string overdue_id = store.submit(overdue);
+  const std::string later_id = store.submit(later);
+  const std::string plain_id = store.submit(plain);
+  EXPECT_EQ(store.next_start_deadline(), overdue.start_deadline_ms);
+  // Claims skip the overdue job even before it is expired.
+  const auto claimed = store.claim_next();
+  ASSERT_TRUE(claimed.has_value());
+  EXPECT_EQ(claimed->id, later_id);
+  const auto expired = store.expire_unstarted(now, R"({"error_type": "request_timeout"})", 504);
+  EXPECT_EQ(expired, std::vector<std::string>{overdue_id});
+  const auto failed = store.find(overdue_id);
+  EXPECT_EQ(failed->status, StoredJobStatus::failed);
+  EXPECT_EQ(failed->http_status, 504);
+  EXPECT_EQ(failed->result_json, R"({"error_type": "request_timeout"})");
+  // A started job is past any deadline's reach; a job without one never expires.
+  EXPECT_TRUE(store.expire_unstarted(now + 7'200'000, "{}", 504).empty());
+  EXPECT_EQ(store.find(later_id)->status, StoredJobStatus::running);
+  EXPECT_EQ(store.find(plain_id)->status, StoredJobStatus::queued);
+  EXPECT_EQ(store.next_start_deadline(), 0);
+}
+
+TEST(JobStore, InterruptedJobsThatAskedForNoRetryFailTheOthersRequeue) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  JobSubmission no_retry = submission("key-a");
+  no_retry.no_retry = true;
+  const std::string once = store.submit(no_retry);
+  const std::string again = store.submit(submission("key-a"));
+  ASSERT_TRUE(store.claim_next() && store.claim_next());
+  EXPECT_EQ(store.fail_interrupted_without_retry(R"({"error_type": "runner_disconnected"})", 503),
+            std::vector<std::string>{once});
+  EXPECT_EQ(store.requeue_interrupted(), 1);
+  EXPECT_EQ(store.find(once)->status, StoredJobStatus::failed);
+  EXPECT_EQ(store.find(once)->http_status, 503);
+  EXPECT_EQ(store.find(again)->status, StoredJobStatus::queued);
+}
+
+TEST(JobStore, RequeueGivesARunningJobBackAtItsPlace) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  const std::string first = store.submit(submission("key-a"));
+  const std::string second = store.submit(submission("key-a"));
+  ASSERT_EQ(store.claim_next()->id, first);
+  store.requeue(first);
+  EXPECT_EQ(store.find(first)->status, StoredJobStatus::queued);
+  EXPECT_EQ(store.queue_position(first), 0);
+  EXPECT_EQ(store.queue_position(second), 1);
+}
+
+TEST(JobStore, PreviewsAreListedInStepOrderOncePerStep) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  const std::string id = store.submit(submission("key-a"));
+  store.add_preview(id, {20, "token-20", "step_20.mp4", 2000});
+  store.add_preview(id, {10, "token-10", "step_10.mp4", 1000});
+  store.add_preview(id, {10, "token-again", "step_10.mp4", 1});  // a resumed run reports it again
+  const auto previews = store.previews(id);
+  ASSERT_EQ(previews.size(), 2u);
+  EXPECT_EQ(previews[0].step, 10);
+  EXPECT_EQ(previews[0].token, "token-10");
+  EXPECT_EQ(previews[0].file_size, 1000u);
+  EXPECT_EQ(previews[1].step, 20);
+  EXPECT_TRUE(store.previews(store.submit(submission("key-a"))).empty());
+}
+
+TEST(JobStore, UploadsAreFoundByIdOrUploadTokenAndComplete) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  StoredUpload upload;
+  upload.id = random_token();
+  upload.upload_token = random_token();
+  upload.owner = "key-a";
+  upload.file_name = "clips.zip";
+  upload.content_type = "application/zip";
+  upload.multipart = true;
+  upload.created_ms = now_ms();
+  store.add_upload(upload);
+  const auto by_token = store.upload_by_token(upload.upload_token);
+  ASSERT_TRUE(by_token.has_value());
+  EXPECT_EQ(by_token->id, upload.id);
+  EXPECT_TRUE(by_token->multipart);
+  EXPECT_FALSE(by_token->complete);
+  EXPECT_FALSE(store.upload(upload.upload_token).has_value()) << "the upload token is not the file's id";
+  store.complete_upload(upload.id, 123456789012);
+  const auto done = store.upload(upload.id);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_TRUE(done->complete);
+  EXPECT_EQ(done->bytes, 123456789012u);
+  EXPECT_EQ(done->owner, "key-a");
+  EXPECT_EQ(store.rename_owner("key-a", "key-b"), 1);
+  EXPECT_EQ(store.upload(upload.id)->owner, "key-b");
 }
 
 TEST(JobStore, LogLineOfAnUnknownJobIsAnInternalError) {

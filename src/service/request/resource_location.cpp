@@ -38,6 +38,8 @@ bool is_within(const fs::path& path, const fs::path& root) {
   return true;
 }
 
+}  // namespace
+
 std::optional<std::string> percent_decode(std::string_view text) {
   std::string decoded;
   for (size_t pos = 0; pos < text.size(); ++pos) {
@@ -54,6 +56,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
   }
   return decoded;
 }
+
+namespace {
 
 std::string accepted_forms(const LocalFilePolicy& policy) {
   return policy.allows_any() ? "an http:// or https:// URL, a file:// URL or a local path"
@@ -175,19 +179,31 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
                                    "://, which avtrain cannot fetch: give " + accepted_forms(policy));
 }
 
-std::string file_url(const std::filesystem::path& path) {
+namespace {
+
+// `text` with every byte percent-encoded but the unreserved characters (RFC 3986 §2.3) and `keep`.
+std::string percent_encode(std::string_view text, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string url = "file://";
-  for (const unsigned char c : std::filesystem::absolute(path).lexically_normal().string()) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      url += static_cast<char>(c);
+  std::string encoded;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        keep.find(c) != std::string_view::npos) {
+      encoded += static_cast<char>(c);
     } else {
-      url += '%';
-      url += kHex[c >> 4];
-      url += kHex[c & 15];
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 15];
     }
   }
-  return url;
+  return encoded;
 }
+
+}  // namespace
+
+std::string file_url(const std::filesystem::path& path) {
+  return "file://" + percent_encode(std::filesystem::absolute(path).lexically_normal().string(), "/");
+}
+
+std::string url_path_segment(std::string_view text) { return percent_encode(text, ""); }
 
 }  // namespace avtrain::service

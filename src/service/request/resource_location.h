@@ -56,5 +56,9 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
 // The file:// URL of `path` made absolute: everything but unreserved characters and '/'
 // percent-encoded, so check_location reads back the same path (DECISIONS.md §30: the CLI's result URLs).
 std::string file_url(const std::filesystem::path& path);
+// One URL path segment: everything but unreserved characters percent-encoded ("a b.mp4" -> "a%20b.mp4").
+std::string url_path_segment(std::string_view text);
+// %XX escapes decoded; nullopt when an escape is malformed.
+std::optional<std::string> percent_decode(std::string_view text);
 
 }  // namespace avtrain::service
