@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 mkdir -p .deps/debs
 cd .deps/debs
 # The shared libraries come along only because the packages' CMake configs check that they exist.
-packages=(nlohmann-json3-dev libspdlog-dev libfmt-dev libspdlog1.10 libfmt9)
+packages=(nlohmann-json3-dev libspdlog-dev libfmt-dev libspdlog1.10 libfmt9 libxxhash-dev)
 have_all=1
 for package in "${packages[@]}"; do ls "${package}"_*.deb >/dev/null 2>&1 || have_all=0; done
 if [ "$have_all" = 0 ]; then

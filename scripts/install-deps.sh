@@ -9,7 +9,8 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev ffmpeg
   libzip-dev zip unzip libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev
-  libcpp-httplib-dev libsodium-dev googletest libgtest-dev
+  libcpp-httplib-dev libsodium-dev libxxhash-dev googletest libgtest-dev
+  clang libfuzzer-14-dev
   nodejs npm
 )
 

@@ -14,6 +14,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "dataset/dataset_check.h"
@@ -102,7 +103,7 @@ int run_check(const DatasetCheckArgs& args) {
                                              options, {}, &progress);
   progress.finish();
   if (args.json) {
-    std::cout << dataset::to_json(report).dump(2) << std::endl;
+    std::cout << core::json_text(dataset::to_json(report), 2) << std::endl;
   } else {
     std::cout << dataset::to_text(report);
   }

@@ -1,12 +1,13 @@
 // avtrain inspect FILE|DIR: what a .safetensors file (or sharded directory) holds.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/json_text.h"
 #include "core/safetensors.h"
 
 namespace avtrain::cli {
@@ -18,7 +19,8 @@ std::string group_of(const std::string& key) {
   const auto first = key.find('.');
   if (first == std::string::npos) return key;
   const auto head = key.substr(0, first);
-  if (head == "model" || head == "vae" || head == "audio_vae" || head == "language_model" || head == "vocoder") {
+  if (head == "model" || head == "vae" || head == "audio_vae" || head == "language_model" ||
+      head == "vocoder") {
     const auto second = key.find('.', first + 1);
     if (second != std::string::npos) return key.substr(0, second);
   }
@@ -35,10 +37,12 @@ nlohmann::json config_summary(const nlohmann::json& config) {
   nlohmann::json summary = nlohmann::json::object();
   if (const auto t = config.find("transformer"); t != config.end() && t->is_object()) {
     summary["transformer"] = fmt::format(
-        "{} blocks, video {}x{} heads (in {}, context {}), audio {}x{} heads (in {}, context {}), gated attention {}, "
+        "{} blocks, video {}x{} heads (in {}, context {}), audio {}x{} heads (in {}, context {}), gated "
+        "attention {}, "
         "cross-attention AdaLN {}, rope {}",
-        value_text(*t, "num_layers"), value_text(*t, "num_attention_heads"), value_text(*t, "attention_head_dim"),
-        value_text(*t, "in_channels"), value_text(*t, "cross_attention_dim"), value_text(*t, "audio_num_attention_heads"),
+        value_text(*t, "num_layers"), value_text(*t, "num_attention_heads"),
+        value_text(*t, "attention_head_dim"), value_text(*t, "in_channels"),
+        value_text(*t, "cross_attention_dim"), value_text(*t, "audio_num_attention_heads"),
         value_text(*t, "audio_attention_head_dim"), value_text(*t, "audio_in_channels"),
         value_text(*t, "audio_cross_attention_dim"), value_text(*t, "apply_gated_attention"),
         value_text(*t, "cross_attention_adaln"), value_text(*t, "rope_type"));
@@ -90,14 +94,15 @@ int inspect(const std::string& path, bool as_json) {
     if (parsed.is_object()) report["config"] = config_summary(parsed);
   }
   if (as_json) {
-    std::cout << report.dump(2) << std::endl;
+    std::cout << core::json_text(report, 2) << std::endl;
     return 0;
   }
-  std::cout << fmt::format("{}: {} tensors in {} file(s), {} parameters, {:.1f} MB\n", path, set.names().size(),
-                           set.files().size(), total_parameters, total_bytes / 1e6);
+  std::cout << fmt::format("{}: {} tensors in {} file(s), {} parameters, {:.1f} MB\n", path,
+                           set.names().size(), set.files().size(), total_parameters, total_bytes / 1e6);
   for (const auto& [group, by_dtype] : parameters) {
     std::string dtypes;
-    for (const auto& [dtype, count] : by_dtype) dtypes += fmt::format("{}{} {}", dtypes.empty() ? "" : ", ", count, dtype);
+    for (const auto& [dtype, count] : by_dtype)
+      dtypes += fmt::format("{}{} {}", dtypes.empty() ? "" : ", ", count, dtype);
     std::cout << fmt::format("  {:<40} {:>6} tensors  {}\n", group, tensors_per_group[group], dtypes);
   }
   std::cout << "metadata keys: " << report["metadata_keys"].size() << "\n";

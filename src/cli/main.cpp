@@ -1,11 +1,11 @@
 // avtrain: one binary, subcommands registered by src/cli/*_command.cpp.
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fmt/format.h>
-
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -26,7 +26,8 @@ void select_attention_from_environment() {
   try {
     models::select_attention_backend(name);
   } catch (const core::InvalidInput& error) {
-    throw core::InvalidInput(fmt::format("AVTRAIN_ATTENTION: {}; unset it for LibTorch's own choice", error.what()));
+    throw core::InvalidInput(
+        fmt::format("AVTRAIN_ATTENTION: {}; unset it for LibTorch's own choice", error.what()));
   }
 }
 
@@ -76,6 +77,9 @@ const std::vector<CommandSpec>& registered_commands() { return registry(); }
 
 int main(int argc, char** argv) {
   using namespace avtrain;
+  // Under a file-size limit (RLIMIT_FSIZE) a write past it fails with EFBIG, reported as the job's
+  // clear disk error, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return cli::run(argc, argv);
   } catch (const core::Error& error) {

@@ -1,8 +1,8 @@
 // avtrain tiny-model --out DIR [--seed N]: writes the built-in tiny model (models/tiny.h), the files
 // `--model tiny --text-encoder tiny` uses, and says what it wrote.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -55,7 +55,8 @@ int write_tiny(const std::string& out, uint64_t seed) {
   std::cout << fmt::format("{}  {} bytes, {} tensors, {} parameters (bf16, seed {})\n", checkpoint.string(),
                            fs::file_size(checkpoint), set.names().size(), total, seed);
   for (const auto& [component, counts] : per_component) {
-    std::cout << fmt::format("  {:<30} {:>5} tensors {:>9} parameters\n", component, counts.first, counts.second);
+    std::cout << fmt::format("  {:<30} {:>5} tensors {:>9} parameters\n", component, counts.first,
+                             counts.second);
   }
   const auto gemma = directory / models::kTinyGemmaDirName;
   std::cout << fmt::format("{}/\n", gemma.string());
@@ -76,7 +77,8 @@ int write_tiny(const std::string& out, uint64_t seed) {
 Action add_tiny_model(CLI::App& command) {
   auto out = std::make_shared<std::string>();
   auto seed = std::make_shared<uint64_t>(0);
-  command.add_option("--out", *out, "folder to write ltx-2.3-tiny.safetensors and gemma-3-tiny/ into")->required();
+  command.add_option("--out", *out, "folder to write ltx-2.3-tiny.safetensors and gemma-3-tiny/ into")
+      ->required();
   command.add_option("--seed", *seed, "seed of the random weights (same seed, byte-identical files)")
       ->capture_default_str();
   return [out, seed] { return write_tiny(*out, *seed); };

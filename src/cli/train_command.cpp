@@ -17,6 +17,7 @@
 #include "cli/command.h"
 #include "cli/demo_overrides.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/runtime.h"
@@ -55,7 +56,7 @@ int run_train(const TrainArguments& args) {
   core::Progress progress("train");
   const auto run = service::run_recorded_job(request, service::JobPaths(args.out), files, options, progress);
   progress.finish();
-  std::cout << run.body.dump(2) << std::endl;
+  std::cout << core::json_text(run.body, 2) << std::endl;
   return run.exit_code;
 }
 

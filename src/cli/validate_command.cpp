@@ -13,6 +13,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "service/request/training_request.h"
 
 namespace avtrain::cli {
@@ -38,7 +39,7 @@ Action add_validate(CLI::App& command) {
     const auto request = service::parse_training_request(
         body.str(), service::LocalFilePolicy::allow_any(),
         *strict ? service::RequestParsing::strict : service::RequestParsing::lax);
-    std::cout << service::describe_training_request(request).dump(2) << std::endl;
+    std::cout << core::json_text(service::describe_training_request(request), 2) << std::endl;
     return 0;
   };
 }

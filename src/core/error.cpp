@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.h"
+
 namespace avtrain::core {
 namespace {
 
@@ -75,7 +77,7 @@ std::string Error::detail_json() const {
   for (const auto& problem : problems_) {
     detail.push_back({{"loc", loc_json(problem.loc)}, {"msg", problem.msg}, {"type", problem.type}});
   }
-  return nlohmann::json{{"detail", detail}}.dump();
+  return json_text(nlohmann::json{{"detail", detail}});
 }
 
 std::string_view to_string(ErrorKind kind) {

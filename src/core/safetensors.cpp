@@ -11,6 +11,9 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include <set>
 
 #include "core/error.h"
@@ -27,10 +30,12 @@ struct DtypeInfo {
 };
 
 constexpr DtypeInfo kDtypes[] = {
-    {Dtype::bf16, "BF16", 2, true},    {Dtype::f16, "F16", 2, true},        {Dtype::f32, "F32", 4, true},
-    {Dtype::f64, "F64", 8, true},      {Dtype::i64, "I64", 8, false},       {Dtype::i32, "I32", 4, false},
-    {Dtype::i16, "I16", 2, false},     {Dtype::i8, "I8", 1, false},         {Dtype::u8, "U8", 1, false},
-    {Dtype::boolean, "BOOL", 1, false}, {Dtype::f8_e4m3, "F8_E4M3", 1, true}, {Dtype::f8_e5m2, "F8_E5M2", 1, true},
+    {Dtype::bf16, "BF16", 2, true},       {Dtype::f16, "F16", 2, true},
+    {Dtype::f32, "F32", 4, true},         {Dtype::f64, "F64", 8, true},
+    {Dtype::i64, "I64", 8, false},        {Dtype::i32, "I32", 4, false},
+    {Dtype::i16, "I16", 2, false},        {Dtype::i8, "I8", 1, false},
+    {Dtype::u8, "U8", 1, false},          {Dtype::boolean, "BOOL", 1, false},
+    {Dtype::f8_e4m3, "F8_E4M3", 1, true}, {Dtype::f8_e5m2, "F8_E5M2", 1, true},
 };
 
 const DtypeInfo& info_of(Dtype dtype) {
@@ -95,23 +100,25 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   auto mapping = std::make_shared<Mapping>();
   mapping->path = path;
   mapping->size = static_cast<size_t>(status.st_size);
-  if (mapping->size < 8) refuse(path, fmt::format("the file has {} bytes, fewer than the 8-byte header length", mapping->size));
+  if (mapping->size < 8)
+    refuse(path, fmt::format("the file has {} bytes, fewer than the 8-byte header length", mapping->size));
   // Private and writable: in-place operations on zero-copy tensors never reach the file.
   void* address = ::mmap(nullptr, mapping->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd, 0);
   if (address == MAP_FAILED) {
-    throw InvalidInput(fmt::format("{}: cannot map {} bytes: {}", path.string(), mapping->size, std::strerror(errno)));
+    throw InvalidInput(
+        fmt::format("{}: cannot map {} bytes: {}", path.string(), mapping->size, std::strerror(errno)));
   }
   mapping->base = static_cast<const std::byte*>(address);
 
   uint64_t header_length = 0;
   std::memcpy(&header_length, mapping->base, 8);  // little-endian on every supported host
   if (header_length == 0 || header_length > kMaxSafetensorsHeaderBytes) {
-    refuse(path, fmt::format("header length {} is outside 1..{} bytes (truncated or not safetensors?)", header_length,
-                             kMaxSafetensorsHeaderBytes));
+    refuse(path, fmt::format("header length {} is outside 1..{} bytes (truncated or not safetensors?)",
+                             header_length, kMaxSafetensorsHeaderBytes));
   }
   if (header_length > mapping->size - 8) {
-    refuse(path, fmt::format("header length {} runs past the end of the {}-byte file (truncated?)", header_length,
-                             mapping->size));
+    refuse(path, fmt::format("header length {} runs past the end of the {}-byte file (truncated?)",
+                             header_length, mapping->size));
   }
   mapping->data = mapping->base + 8 + header_length;
   mapping->data_size = mapping->size - 8 - header_length;
@@ -145,14 +152,16 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
       refuse(path, where + " has no data_offsets [begin, end]");
     }
     const auto dtype = parse_dtype(dtype_field->get<std::string>());
-    if (!dtype) refuse(path, fmt::format("{} has unsupported dtype '{}'", where, dtype_field->get<std::string>()));
+    if (!dtype)
+      refuse(path, fmt::format("{} has unsupported dtype '{}'", where, dtype_field->get<std::string>()));
 
     TensorEntry entry;
     entry.name = name;
     entry.dtype = *dtype;
     uint64_t expected_bytes = dtype_size(*dtype);
     for (const auto& dim : *shape_field) {
-      if (!dim.is_number_unsigned()) refuse(path, where + " has a shape entry that is not a non-negative integer");
+      if (!dim.is_number_unsigned())
+        refuse(path, where + " has a shape entry that is not a non-negative integer");
       const auto extent = dim.get<uint64_t>();
       if (extent > 0 && expected_bytes > std::numeric_limits<uint64_t>::max() / extent) {
         refuse(path, where + " has a shape whose byte count overflows");
@@ -161,14 +170,16 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
       entry.shape.push_back(static_cast<int64_t>(extent));
     }
     for (const auto& offset : *offsets_field) {
-      if (!offset.is_number_unsigned()) refuse(path, where + " has data_offsets that are not non-negative integers");
+      if (!offset.is_number_unsigned())
+        refuse(path, where + " has data_offsets that are not non-negative integers");
     }
     const auto begin = (*offsets_field)[0].get<uint64_t>();
     const auto end = (*offsets_field)[1].get<uint64_t>();
-    if (end < begin) refuse(path, fmt::format("{} has data_offsets [{}, {}] with end before begin", where, begin, end));
+    if (end < begin)
+      refuse(path, fmt::format("{} has data_offsets [{}, {}] with end before begin", where, begin, end));
     if (end > mapping->data_size) {
-      refuse(path, fmt::format("{} has data_offsets [{}, {}] past the {}-byte data block (truncated?)", where, begin, end,
-                               mapping->data_size));
+      refuse(path, fmt::format("{} has data_offsets [{}, {}] past the {}-byte data block (truncated?)", where,
+                               begin, end, mapping->data_size));
     }
     if (end - begin != expected_bytes) {
       refuse(path, fmt::format("{} holds {} bytes but shape {} of {} needs {}", where, end - begin,
@@ -185,10 +196,12 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const auto* previous = by_offset[i - 1];
     if (by_offset[i]->begin < previous->begin + previous->nbytes) {
-      refuse(path, fmt::format("tensors '{}' and '{}' overlap in the data block", previous->name, by_offset[i]->name));
+      refuse(path, fmt::format("tensors '{}' and '{}' overlap in the data block", previous->name,
+                               by_offset[i]->name));
     }
   }
-  std::sort(mapping->entries.begin(), mapping->entries.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::sort(mapping->entries.begin(), mapping->entries.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
 
   SafetensorsFile result;
   result.mapping_ = std::move(mapping);
@@ -201,8 +214,9 @@ const std::vector<TensorEntry>& SafetensorsFile::entries() const { return mappin
 
 const TensorEntry* SafetensorsFile::find(std::string_view name) const {
   const auto& entries = mapping_->entries;
-  const auto it = std::lower_bound(entries.begin(), entries.end(), name,
-                                   [](const TensorEntry& entry, std::string_view key) { return entry.name < key; });
+  const auto it =
+      std::lower_bound(entries.begin(), entries.end(), name,
+                       [](const TensorEntry& entry, std::string_view key) { return entry.name < key; });
   return it != entries.end() && it->name == name ? &*it : nullptr;
 }
 
@@ -217,11 +231,21 @@ std::span<const std::byte> SafetensorsFile::bytes(const TensorEntry& entry) cons
 
 std::shared_ptr<const void> SafetensorsFile::keep_alive() const { return mapping_; }
 
+std::optional<std::string> SafetensorsFile::damage() const {
+  const auto stored = mapping_->metadata.find(kDataChecksumKey);
+  if (stored == mapping_->metadata.end()) return std::nullopt;
+  const std::string actual = fmt::format("{:016x}", XXH3_64bits(mapping_->data, mapping_->data_size));
+  if (actual == stored->second) return std::nullopt;
+  return fmt::format("{}: its data does not match the checksum written with it (truncated or changed since)",
+                     mapping_->path.string());
+}
+
 SafetensorsSet SafetensorsSet::open_file(const fs::path& path) {
   SafetensorsSet set;
   set.root_ = path;
   set.files_.push_back(SafetensorsFile::open(path));
-  for (const auto& entry : set.files_[0].entries()) set.index_.emplace(entry.name, std::pair{size_t{0}, &entry});
+  for (const auto& entry : set.files_[0].entries())
+    set.index_.emplace(entry.name, std::pair{size_t{0}, &entry});
   return set;
 }
 
@@ -234,8 +258,9 @@ SafetensorsSet SafetensorsSet::open_directory(const fs::path& directory) {
         if (item.path().extension() == ".safetensors") candidates.push_back(item.path());
     }
     if (candidates.size() != 1) {
-      throw InvalidInput(fmt::format("{}: expected model.safetensors.index.json or exactly one .safetensors file, found {}",
-                                     directory.string(), candidates.size()));
+      throw InvalidInput(
+          fmt::format("{}: expected model.safetensors.index.json or exactly one .safetensors file, found {}",
+                      directory.string(), candidates.size()));
     }
     auto set = open_file(candidates[0]);
     set.root_ = directory;
@@ -256,17 +281,20 @@ SafetensorsSet SafetensorsSet::open_directory(const fs::path& directory) {
   set.root_ = directory;
   std::map<std::string, size_t> shard_of_file;
   for (const auto& [name, shard] : weight_map->items()) {
-    if (!shard.is_string()) throw InvalidInput(fmt::format("{}: weight_map['{}'] is not a file name", index_path.string(), name));
+    if (!shard.is_string())
+      throw InvalidInput(fmt::format("{}: weight_map['{}'] is not a file name", index_path.string(), name));
     const auto file_name = shard.get<std::string>();
     if (file_name.find('/') != std::string::npos || file_name == "..") {
-      throw InvalidInput(fmt::format("{}: weight_map['{}'] = '{}' is not a file in the directory", index_path.string(), name, file_name));
+      throw InvalidInput(fmt::format("{}: weight_map['{}'] = '{}' is not a file in the directory",
+                                     index_path.string(), name, file_name));
     }
     auto [it, inserted] = shard_of_file.emplace(file_name, set.files_.size());
     if (inserted) set.files_.push_back(SafetensorsFile::open(directory / file_name));
     const auto& file = set.files_[it->second];
     const auto* entry = file.find(name);
     if (!entry) {
-      throw InvalidInput(fmt::format("{}: names '{}' in shard {}, which does not hold it", index_path.string(), name, file_name));
+      throw InvalidInput(fmt::format("{}: names '{}' in shard {}, which does not hold it",
+                                     index_path.string(), name, file_name));
     }
     set.index_.emplace(name, std::pair{it->second, entry});
   }
@@ -302,24 +330,33 @@ const Metadata& SafetensorsSet::metadata() const {
 
 std::string SafetensorsSet::description() const { return root_.string(); }
 
-void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& tensors, const Metadata& metadata) {
+void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& tensors,
+                       const Metadata& metadata) {
   std::vector<const TensorToWrite*> ordered;
   for (const auto& tensor : tensors) ordered.push_back(&tensor);
   std::sort(ordered.begin(), ordered.end(), [](auto* a, auto* b) { return a->name < b->name; });
 
+  // The data block is the tensors in this order; its checksum goes into the metadata.
+  XXH3_state_t* const checksum = XXH3_createState();
+  XXH3_64bits_reset(checksum);
+  for (const auto* tensor : ordered) XXH3_64bits_update(checksum, tensor->data.data(), tensor->data.size());
+  Metadata with_checksum = metadata;
+  with_checksum[kDataChecksumKey] = fmt::format("{:016x}", XXH3_64bits_digest(checksum));
+  XXH3_freeState(checksum);
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  header["__metadata__"] = with_checksum;
   uint64_t offset = 0;
   std::set<std::string_view> seen;
   for (const auto* tensor : ordered) {
     if (tensor->name == "__metadata__" || !seen.insert(tensor->name).second) {
-      throw InvalidInput(fmt::format("{}: tensor name '{}' is used twice or reserved", path.string(), tensor->name));
+      throw InvalidInput(
+          fmt::format("{}: tensor name '{}' is used twice or reserved", path.string(), tensor->name));
     }
     uint64_t expected = dtype_size(tensor->dtype);
     for (const auto dim : tensor->shape) expected *= static_cast<uint64_t>(dim);
     if (expected != tensor->data.size()) {
-      throw InvalidInput(fmt::format("{}: tensor '{}' has {} bytes, its shape and dtype need {}", path.string(),
-                                     tensor->name, tensor->data.size(), expected));
+      throw InvalidInput(fmt::format("{}: tensor '{}' has {} bytes, its shape and dtype need {}",
+                                     path.string(), tensor->name, tensor->data.size(), expected));
     }
     header[tensor->name] = {{"dtype", dtype_name(tensor->dtype)},
                             {"shape", tensor->shape},
@@ -357,7 +394,8 @@ void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& t
   }
   std::error_code error;
   fs::rename(temporary, path, error);
-  if (error) throw InternalError(fmt::format("{}: cannot rename into place: {}", path.string(), error.message()));
+  if (error)
+    throw InternalError(fmt::format("{}: cannot rename into place: {}", path.string(), error.message()));
 }
 
 }  // namespace avtrain::core

@@ -37,6 +37,10 @@ struct TensorEntry {
 
 using Metadata = std::map<std::string, std::string>;
 
+// The metadata key under which write_safetensors stores the XXH3-64 of the data block (16 hex digits),
+// so that caches and checkpoints of our own find damage before they trust a file (SafetensorsFile::damage).
+inline constexpr const char* kDataChecksumKey = "avtrain.data_xxh3";
+
 // Largest header accepted; real checkpoints have headers of a few MB.
 constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
 
@@ -55,6 +59,10 @@ class SafetensorsFile {
   const TensorEntry& entry(std::string_view name) const;
   // The tensor's bytes inside the mapping (no copy). Valid while any copy of this object lives.
   std::span<const std::byte> bytes(const TensorEntry& entry) const;
+  // Why the data block cannot be trusted: its XXH3-64 differs from the one write_safetensors stored in
+  // the metadata (kDataChecksumKey) when it wrote the file, e.g. a flipped bit; nullopt when it matches
+  // or the file carries none (written elsewhere). Reads the whole data block.
+  std::optional<std::string> damage() const;
   // Keeps the mapping alive for views handed out elsewhere (tensor_io's zero-copy tensors).
   std::shared_ptr<const void> keep_alive() const;
 
@@ -79,7 +87,7 @@ class SafetensorsSet {
   };
   std::optional<Located> find(std::string_view name) const;
   Located at(std::string_view name) const;  // throws naming the key and where it was looked for
-  std::vector<std::string> names() const;    // sorted
+  std::vector<std::string> names() const;   // sorted
   const std::vector<SafetensorsFile>& files() const { return files_; }
   const Metadata& metadata() const;  // the first file's
   std::string description() const;   // the path for messages

@@ -48,6 +48,16 @@ ExtractedArchive extract_archive(const std::filesystem::path& archive, const std
                                  const std::string& archive_name, const ArchiveLimits& limits = {},
                                  core::Progress* progress = nullptr);
 
+// What extracting `archive` would write, from its directory: the bytes of its regular files (hidden
+// and macOS entries left out) and how many of them are clips (a video extension), for the disk-space
+// check before extraction. Throws core::DatasetRejected as extract_archive does for a file that is not
+// a readable zip.
+struct ArchiveContents {
+  uint64_t bytes = 0;
+  int64_t clips = 0;
+};
+ArchiveContents archive_contents(const std::filesystem::path& archive, const std::string& archive_name);
+
 // `message` with the extracted file's path replaced by its name in the archive: messages of the media
 // layer name the file they read, and a user knows the entry, not the server's extraction folder.
 std::string in_archive_terms(std::string message, const ExtractedFile& file);

@@ -9,9 +9,11 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/tensor_io.h"
+#include "core/utf8.h"
 #include "media/audio_fit.h"
 #include "media/buffers.h"
 #include "media/media_encoder.h"
@@ -60,8 +62,8 @@ std::optional<std::string> padding_warning(const media::MediaInfo& info, const s
                                            const DatasetOptions& options) {
   const double needed = options.auto_scale_input ? info.video.duration : options.window_seconds();
   if (info.audio.duration + kPaddingWorthWarning >= needed) return std::nullopt;
-  return fmt::format("{}: its audio lasts {:.3f} s, the video window needs {:.3f} s: padded with silence", clip,
-                     info.audio.duration, needed);
+  return fmt::format("{}: its audio lasts {:.3f} s, the video window needs {:.3f} s: padded with silence",
+                     clip, info.audio.duration, needed);
 }
 
 struct FittedPair {
@@ -126,9 +128,9 @@ std::string make_prompt(const std::string& trigger_phrase, const std::string& ca
   return trimmed(trigger_phrase + " " + caption);
 }
 
-PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_dir, const std::string& archive_name,
-                                const DatasetOptions& options, bool debug, const ArchiveLimits& limits,
-                                core::Progress* progress) {
+PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_dir,
+                                const std::string& archive_name, const DatasetOptions& options, bool debug,
+                                const ArchiveLimits& limits, core::Progress* progress) {
   auto& log = core::logger("dataset");
   PreparedDataset prepared;
   {
@@ -158,25 +160,34 @@ PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_di
     try {
       fitted = fit_pair(check, options, pair_progress ? &*pair_progress : nullptr);
     } catch (const core::InvalidInput& error) {  // a clip that probes but does not decode
-      problems.push_back(problem_at(check.pair.target.archive_path,
-                                    fmt::format("{}: the pair {} cannot be preprocessed: {}", archive_name,
-                                                check.pair.name,
-                                                in_archive_terms(in_archive_terms(error.what(), check.pair.target),
-                                                                 check.pair.reference))));
+      problems.push_back(problem_at(
+          check.pair.target.archive_path,
+          fmt::format(
+              "{}: the pair {} cannot be preprocessed: {}", archive_name, check.pair.name,
+              in_archive_terms(in_archive_terms(error.what(), check.pair.target), check.pair.reference))));
       continue;
     }
     PreparedPair pair;
     pair.name = check.pair.name;
     // A missing caption was already warned about by check_dataset (DECISIONS.md §18).
-    pair.prompt = make_prompt(options.trigger_phrase, check.pair.caption ? read_caption(check.pair.caption->path) : "");
+    const std::string caption = check.pair.caption ? read_caption(check.pair.caption->path) : "";
+    if (const auto why = core::invalid_utf8_at(caption)) {
+      problems.push_back(
+          problem_at(check.pair.caption->archive_path,
+                     fmt::format("{}: the caption {} is not UTF-8 text (byte {} starts no valid "
+                                 "character); save it as UTF-8",
+                                 archive_name, check.pair.caption->archive_path, *why)));
+      continue;
+    }
+    pair.prompt = make_prompt(options.trigger_phrase, caption);
     for (const bool is_reference : {true, false}) {
       const auto& info = is_reference ? check.reference : check.target;
       const auto& file = is_reference ? check.pair.reference : check.pair.target;
       const auto& audio = is_reference ? fitted.reference_audio : fitted.target_audio;
       if (auto warning = padding_warning(info, file.archive_path, options)) pair.warnings.push_back(*warning);
       if (media::peak(audio) == 0.0f) {
-        pair.warnings.push_back(fmt::format("{}: its audio is digital silence in the window; left unnormalized",
-                                            file.archive_path));
+        pair.warnings.push_back(fmt::format(
+            "{}: its audio is digital silence in the window; left unnormalized", file.archive_path));
       }
     }
     pair.target_frames = fitted.target_video.frame_count();
@@ -206,8 +217,9 @@ PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_di
       log.warn("{}: pair {}: {}", archive_name, pair.name, warning);
       prepared.report.warnings.push_back(fmt::format("{}: pair {}: {}", archive_name, pair.name, warning));
     }
-    log.debug("{}: prepared {}: target {} frames, reference {} frames, audio {} / {} Hz", archive_name, pair.name,
-              pair.target_frames, pair.reference_frames, pair.target_sample_rate, pair.reference_sample_rate);
+    log.debug("{}: prepared {}: target {} frames, reference {} frames, audio {} / {} Hz", archive_name,
+              pair.name, pair.target_frames, pair.reference_frames, pair.target_sample_rate,
+              pair.reference_sample_rate);
     prepared.pairs.push_back(std::move(pair));
   }
   if (!problems.empty()) throw core::DatasetRejected(std::move(problems));
@@ -227,9 +239,9 @@ PreparedDataset prepare_dataset(const fs::path& archive, const fs::path& work_di
   }
   manifest["prepared"] = std::move(pairs);
   prepared.manifest = work_dir / "manifest.json";
-  write_text_atomically(prepared.manifest, manifest.dump(2) + "\n");
-  log.info("{}: prepared {} pairs ({}x{}, {} frames at {} fps)", archive_name, prepared.pairs.size(), options.width,
-           options.height, options.frames, options.frame_rate);
+  write_text_atomically(prepared.manifest, core::json_text(manifest, 2) + "\n");
+  log.info("{}: prepared {} pairs ({}x{}, {} frames at {} fps)", archive_name, prepared.pairs.size(),
+           options.width, options.height, options.frames, options.frame_rate);
   return prepared;
 }
 

@@ -9,6 +9,7 @@ extern "C" {
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "media/ffmpeg_handles.h"
 #include "media/stream_selection.h"
 
@@ -131,7 +132,7 @@ std::string to_json(const MediaInfo& info) {
   } else {
     json["audio"] = {{"present", false}};
   }
-  return json.dump(2);
+  return core::json_text(json, 2);
 }
 
 }  // namespace avtrain::media

@@ -64,6 +64,8 @@ class JobState {
   const nlohmann::json& products(JobStage stage) const;
   // Records `stage` as finished with its products and writes job.json atomically.
   void mark_finished(JobStage stage, nlohmann::json products = nlohmann::json::object());
+  // Records `stage` as not finished (its products found damaged): the next run runs it again.
+  void reopen(JobStage stage);
 
  private:
   std::filesystem::path file_;

@@ -76,9 +76,11 @@ TrainResult Trainer::train(const TrainingData& data, core::Progress& progress) {
     log.warn("resume is off: removing the earlier checkpoints in {}", store.dir().string());
     std::filesystem::remove_all(store.dir());
   }
-  const auto latest = options_.resume ? store.latest() : std::nullopt;
+  // A damaged newest checkpoint is set aside and the one before it restored (training_state.h).
+  const auto latest =
+      options_.resume ? store.restore_latest(lora_, *optimizer_, generator, fingerprint) : std::nullopt;
   if (latest) {
-    done = CheckpointStore::restore(*latest, lora_, *optimizer_, generator, fingerprint);
+    done = latest->step;
     result.final_checkpoint = *latest;
     log.info("resuming from the checkpoint of step {} in {}", done, latest->dir.string());
     if (options_.on_resume) options_.on_resume(*latest);

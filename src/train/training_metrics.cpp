@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -41,14 +43,20 @@ MetricsLog::MetricsLog(std::filesystem::path path, int64_t resume_step) : path_(
   }
   std::ofstream out(path_, std::ios::trunc);
   for (const auto& line : kept) out << line << '\n';
-  if (!out) throw core::InternalError(fmt::format("cannot rewrite the metrics file {}", path_.string()));
+  if (!out) {
+    throw core::InternalError(fmt::format("cannot rewrite the metrics file {} ({}, disk full?)",
+                                          path_.string(), std::strerror(errno)));
+  }
 }
 
 void MetricsLog::append(const StepMetrics& metrics) {
   std::ofstream out(path_, std::ios::app);
   out << to_json_line(metrics) << '\n';
   out.flush();
-  if (!out) throw core::InternalError(fmt::format("cannot append to the metrics file {}", path_.string()));
+  if (!out) {
+    throw core::InternalError(fmt::format("cannot append to the metrics file {} ({}, disk full?)",
+                                          path_.string(), std::strerror(errno)));
+  }
 }
 
 }  // namespace avtrain::train

@@ -4,9 +4,12 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -28,6 +31,22 @@ constexpr const char* kStateFile = "training_state.safetensors";
 constexpr const char* kStepKey = "avtrain.step";
 constexpr const char* kAdamStepKey = "avtrain.adamw_step";
 constexpr const char* kRngKey = "rng.cpu";
+constexpr const char* kChecksumFile = "checksums.json";
+
+// XXH3-64 of the file's bytes as 16 hex digits; nullopt when it cannot be read.
+std::optional<std::string> file_checksum(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  const std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
+  XXH3_64bits_reset(state.get());
+  std::vector<char> buffer(size_t{1} << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    XXH3_64bits_update(state.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return std::nullopt;
+  return fmt::format("{:016x}", XXH3_64bits_digest(state.get()));
+}
 
 std::string folder_name(int64_t step) { return fmt::format("step_{:06d}", step); }
 
@@ -99,6 +118,17 @@ CheckpointInfo CheckpointStore::save(int64_t step, const LoraSet& lora, const to
   }
   tensors.emplace_back(kRngKey, generator.get_state());
   core::write_tensors(tmp_dir / kStateFile, tensors, metadata);
+  nlohmann::json checksums = nlohmann::json::object();
+  for (const char* name : {kLoraFile, kStateFile})
+    checksums[name] = file_checksum(tmp_dir / name).value_or("");
+  {
+    std::ofstream out(tmp_dir / kChecksumFile, std::ios::binary | std::ios::trunc);
+    out << checksums.dump() << "\n";
+    if (!out.flush()) {
+      throw core::InternalError(
+          fmt::format("cannot write {} (disk full?)", (tmp_dir / kChecksumFile).string()));
+    }
+  }
 
   fs::remove_all(final_dir);
   fs::rename(tmp_dir, final_dir);
@@ -128,6 +158,59 @@ std::optional<CheckpointInfo> CheckpointStore::latest() const {
   auto all = list();
   if (all.empty()) return std::nullopt;
   return all.back();
+}
+
+std::optional<std::string> CheckpointStore::damage(const CheckpointInfo& checkpoint) {
+  const fs::path checksum_file = checkpoint.dir / kChecksumFile;
+  if (!fs::exists(checksum_file)) return std::nullopt;  // written before checksums: trusted as it is
+  std::ifstream in(checksum_file, std::ios::binary);
+  const auto checksums = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!checksums.is_object()) return kChecksumFile + std::string(" is damaged");
+  for (const char* name : {kLoraFile, kStateFile}) {
+    const auto expected = checksums.find(name);
+    const auto actual = file_checksum(checkpoint.dir / name);
+    if (!actual) return fmt::format("{} cannot be read", name);
+    if (expected == checksums.end() || !expected->is_string() || expected->get<std::string>() != *actual) {
+      return fmt::format("{} does not match the checksum written with it (truncated or changed since)", name);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<CheckpointInfo> CheckpointStore::restore_latest(LoraSet& lora, torch::optim::AdamW& optimizer,
+                                                              at::Generator& generator,
+                                                              const core::Metadata& fingerprint) const {
+  auto checkpoints = list();
+  bool half_restored = false;  // a restore that failed midway left the adapters neither old nor new
+  for (auto it = checkpoints.rbegin(); it != checkpoints.rend(); ++it) {
+    auto why = damage(*it);
+    if (!why) {
+      try {
+        restore(*it, lora, optimizer, generator, fingerprint);
+        return *it;
+      } catch (const core::InternalError& error) {
+        why = error.what();
+        half_restored = true;
+      }
+    }
+    const fs::path aside = it->dir.string() + ".damaged";
+    std::error_code ignored;
+    fs::remove_all(aside, ignored);
+    fs::rename(it->dir, aside, ignored);
+    core::logger("train").warn("the checkpoint of step {} is damaged ({}): set aside as {}; {}", it->step,
+                               *why, aside.filename().string(),
+                               std::next(it) != checkpoints.rend()
+                                   ? fmt::format("trying the one of step {}", std::next(it)->step)
+                                   : std::string("no checkpoint is left: training starts over"));
+  }
+  if (half_restored) {
+    throw core::InternalError(
+        fmt::format("every checkpoint in {} was damaged, one of them found only while it was being read: run "
+                    "the job again "
+                    "to train from the start",
+                    dir_.string()));
+  }
+  return std::nullopt;
 }
 
 int64_t CheckpointStore::restore(const CheckpointInfo& checkpoint, LoraSet& lora,

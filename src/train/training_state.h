@@ -12,6 +12,9 @@
 // project and the state is readable without LibTorch. The data order is not stored: it follows from the
 // seed and the step (DataOrder). A checkpoint is written to step_000250.tmp/ and renamed into place, so
 // a crash leaves either the complete folder or none; folders that lack the state file are ignored.
+// checksums.json beside the two files holds their XXH3-64 checksums, so a file damaged afterwards (a
+// truncated copy, a flipped bit) is found before it is trusted: resume then falls back to the
+// checkpoint before it (restore_latest).
 
 #include <ATen/core/Generator.h>
 #include <torch/optim/adamw.h>
@@ -19,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/safetensors.h"
@@ -46,6 +50,15 @@ class CheckpointStore {
   std::vector<CheckpointInfo> list() const;
   std::optional<CheckpointInfo> latest() const;
 
+  // Why `checkpoint` cannot be trusted (a file missing, or its checksum not the one written with it);
+  // nullopt when it can. Checkpoints written before checksums existed are trusted as they are.
+  static std::optional<std::string> damage(const CheckpointInfo& checkpoint);
+  // Restores the newest checkpoint that is whole: a damaged one is set aside (renamed step_N.damaged,
+  // which list() ignores) with a warning, and the one before it is tried. nullopt when none is left.
+  // A fingerprint that differs is not damage: core::InvalidInput, as restore throws it.
+  std::optional<CheckpointInfo> restore_latest(LoraSet& lora, torch::optim::AdamW& optimizer,
+                                               at::Generator& generator,
+                                               const core::Metadata& fingerprint) const;
   // Restores the LoRA masters, the optimizer state and the generator; returns the checkpoint's step.
   // Throws core::InvalidInput naming the setting when the fingerprint differs (a different rank, target
   // list or seed cannot continue this run) and core::InternalError for a damaged file.

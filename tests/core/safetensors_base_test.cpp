@@ -1,6 +1,4 @@
 // The safetensors format, torch-free: also built and run under AddressSanitizer (label "asan").
-#include "core/safetensors.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/float_formats.h"
+#include "core/safetensors.h"
 #include "testing/golden_dir.h"
 #include "testing/temp_dir.h"
 
@@ -19,8 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-constexpr Dtype kAllDtypes[] = {Dtype::bf16, Dtype::f16,  Dtype::f32, Dtype::f64,     Dtype::i64,    Dtype::i32,
-                                Dtype::i16,  Dtype::i8,   Dtype::u8,  Dtype::boolean, Dtype::f8_e4m3, Dtype::f8_e5m2};
+constexpr Dtype kAllDtypes[] = {Dtype::bf16, Dtype::f16,     Dtype::f32,     Dtype::f64,
+                                Dtype::i64,  Dtype::i32,     Dtype::i16,     Dtype::i8,
+                                Dtype::u8,   Dtype::boolean, Dtype::f8_e4m3, Dtype::f8_e5m2};
 
 std::vector<std::byte> pattern_bytes(size_t count, int seed) {
   std::vector<std::byte> bytes(count);
@@ -29,7 +29,8 @@ std::vector<std::byte> pattern_bytes(size_t count, int seed) {
 }
 
 // Writes a file from a raw header text and data block, as a hostile or broken producer would.
-void write_raw(const fs::path& path, const std::string& header, const std::string& data, uint64_t length_field) {
+void write_raw(const fs::path& path, const std::string& header, const std::string& data,
+               uint64_t length_field) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(&length_field), 8);
   out << header << data;
@@ -67,7 +68,11 @@ TEST(Safetensors, RoundTripsEveryDtypeWithShapeBytesAndMetadata) {
   write_safetensors(dir / "all.safetensors", tensors, metadata);
 
   const auto file = SafetensorsFile::open(dir / "all.safetensors");
-  EXPECT_EQ(file.metadata(), metadata);
+  Metadata with_checksum = metadata;
+  ASSERT_EQ(file.metadata().count(kDataChecksumKey), 1u) << "the writer stores the data block's checksum";
+  with_checksum[kDataChecksumKey] = file.metadata().at(kDataChecksumKey);
+  EXPECT_EQ(file.metadata(), with_checksum);
+  EXPECT_FALSE(file.damage());
   ASSERT_EQ(file.entries().size(), tensors.size());
   for (const auto& written : tensors) {
     const auto& entry = file.entry(written.name);
@@ -94,8 +99,9 @@ TEST(Safetensors, WriterAlignsTheDataBlockAndLeavesNoTemporaryFile) {
 TEST(Safetensors, WriterRefusesDuplicateNamesAndWrongByteCounts) {
   TempDir dir;
   const auto bytes = pattern_bytes(8, 1);
-  EXPECT_THROW(write_safetensors(dir / "d.safetensors", {{"x", Dtype::u8, {8}, bytes}, {"x", Dtype::u8, {8}, bytes}}),
-               InvalidInput);
+  EXPECT_THROW(
+      write_safetensors(dir / "d.safetensors", {{"x", Dtype::u8, {8}, bytes}, {"x", Dtype::u8, {8}, bytes}}),
+      InvalidInput);
   EXPECT_THROW(write_safetensors(dir / "w.safetensors", {{"x", Dtype::f32, {3}, bytes}}), InvalidInput);
   EXPECT_FALSE(fs::exists(dir / "w.safetensors"));
 }
@@ -103,7 +109,8 @@ TEST(Safetensors, WriterRefusesDuplicateNamesAndWrongByteCounts) {
 TEST(Safetensors, RefusesFilesShorterThanTheLengthField) {
   TempDir dir;
   std::ofstream(dir / "short.safetensors") << "abc";
-  EXPECT_NE(open_error(dir / "short.safetensors").find("fewer than the 8-byte header length"), std::string::npos);
+  EXPECT_NE(open_error(dir / "short.safetensors").find("fewer than the 8-byte header length"),
+            std::string::npos);
 }
 
 TEST(Safetensors, RefusesAbsurdHeaderLength) {
@@ -142,17 +149,20 @@ TEST(Safetensors, RefusesBadJson) {
 
 TEST(Safetensors, RefusesOffsetsOutOfRange) {
   TempDir dir;
-  write_raw(dir / "range.safetensors", R"({"x":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}})", std::string(8, 'a'));
+  write_raw(dir / "range.safetensors", R"({"x":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}})",
+            std::string(8, 'a'));
   EXPECT_NE(open_error(dir / "range.safetensors").find("past the 8-byte data block"), std::string::npos);
-  write_raw(dir / "reversed.safetensors", R"({"x":{"dtype":"U8","shape":[0],"data_offsets":[6,2]}})", std::string(8, 'a'));
+  write_raw(dir / "reversed.safetensors", R"({"x":{"dtype":"U8","shape":[0],"data_offsets":[6,2]}})",
+            std::string(8, 'a'));
   EXPECT_NE(open_error(dir / "reversed.safetensors").find("end before begin"), std::string::npos);
 }
 
 TEST(Safetensors, RefusesOverlappingTensors) {
   TempDir dir;
-  write_raw(dir / "overlap.safetensors",
-            R"({"a":{"dtype":"U8","shape":[6],"data_offsets":[0,6]},"b":{"dtype":"U8","shape":[6],"data_offsets":[4,10]}})",
-            std::string(10, 'a'));
+  write_raw(
+      dir / "overlap.safetensors",
+      R"({"a":{"dtype":"U8","shape":[6],"data_offsets":[0,6]},"b":{"dtype":"U8","shape":[6],"data_offsets":[4,10]}})",
+      std::string(10, 'a'));
   const auto message = open_error(dir / "overlap.safetensors");
   EXPECT_NE(message.find("'a' and 'b' overlap"), std::string::npos);
 }
@@ -241,8 +251,8 @@ TEST(SafetensorsSet, RefusesAnIndexNamingATensorItsShardLacks) {
 
 TEST(FloatFormats, DecodesEveryF8E4M3Code) {
   EXPECT_EQ(f8_e4m3_to_float(0x00), 0.0f);
-  EXPECT_EQ(f8_e4m3_to_float(0x38), 1.0f);      // e=7, m=0
-  EXPECT_EQ(f8_e4m3_to_float(0x7E), 448.0f);    // largest finite
+  EXPECT_EQ(f8_e4m3_to_float(0x38), 1.0f);          // e=7, m=0
+  EXPECT_EQ(f8_e4m3_to_float(0x7E), 448.0f);        // largest finite
   EXPECT_EQ(f8_e4m3_to_float(0x01), 0.001953125f);  // smallest subnormal, 2^-9
   EXPECT_EQ(f8_e4m3_to_float(0xC0), -2.0f);
   EXPECT_TRUE(std::isnan(f8_e4m3_to_float(0x7F)));
@@ -283,12 +293,29 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values("audio_vae_decoder_tiny.safetensors", "audio_vae_encoder_tiny.safetensors",
                       "diffusion_steps.safetensors", "gemma3_text_tiny.safetensors",
                       "gemma3_tokenizer_ids.safetensors", "guider_combination.safetensors",
-                      "mel_frontend.safetensors", "reference_positions.safetensors", "scheduler_sigmas.safetensors",
-                      "text_connector_tiny.safetensors", "timestep_sampler.safetensors",
-                      "transformer_av_guided_step_tiny.safetensors", "transformer_av_tiny.safetensors",
-                      "video_vae_decoder_tiny.safetensors", "video_vae_encoder_tiny.safetensors",
-                      "vocoder_tiny.safetensors"),
+                      "mel_frontend.safetensors", "reference_positions.safetensors",
+                      "scheduler_sigmas.safetensors", "text_connector_tiny.safetensors",
+                      "timestep_sampler.safetensors", "transformer_av_guided_step_tiny.safetensors",
+                      "transformer_av_tiny.safetensors", "video_vae_decoder_tiny.safetensors",
+                      "video_vae_encoder_tiny.safetensors", "vocoder_tiny.safetensors"),
     [](const auto& info) { return info.param.substr(0, info.param.find('.')); });
+
+// A flipped bit in the data block, or data cut short, no longer matches the checksum written with it.
+TEST(Safetensors, DamageToTheDataBlockIsFoundByItsChecksum) {
+  const TempDir dir;
+  const auto bytes = pattern_bytes(64, 7);
+  write_safetensors(dir / "a.safetensors", {{"t", Dtype::f32, {16}, bytes}}, {});
+  EXPECT_FALSE(SafetensorsFile::open(dir / "a.safetensors").damage());
+  {
+    std::fstream file(dir / "a.safetensors", std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(-10, std::ios::end);
+    file.put('\x7f');
+  }
+  const auto why = SafetensorsFile::open(dir / "a.safetensors").damage();
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("does not match the checksum"), std::string::npos) << *why;
+  EXPECT_NE(why->find((dir / "a.safetensors").string()), std::string::npos) << *why;
+}
 
 }  // namespace
 }  // namespace avtrain::core

@@ -32,7 +32,9 @@ struct BadArchive {
   int frames = 9;
 };
 
-void write_raw(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+void write_raw(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
 
 std::vector<BadArchive> bad_archives() {
   using Z = ZipBuilder;
@@ -43,8 +45,11 @@ std::vector<BadArchive> bad_archives() {
        [](auto& p, auto& c) { Z().file("set/../../a_end.mp4", c.ok).file("a_start.mp4", c.ok).write(p); },
        "set/../../a_end.mp4", "'..' component"},
       {"ZipSlipWithBackslashes",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("..\\a_end.mp4", c.ok).write(p); }, "..\\a_end.mp4",
-       "'..' component"},
+       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("..\\a_end.mp4", c.ok).write(p); },
+       "..\\a_end.mp4", "'..' component"},
+      {"NameWithAControlCharacter",
+       [](auto& p, auto& c) { Z().file("a\n_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); },
+       "a\n_start.mp4", "holds a control character (0x0A at byte 1)"},
       {"AbsolutePath",
        [](auto& p, auto& c) { Z().file("/tmp/a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); },
        "/tmp/a_start.mp4", "has an absolute path"},
@@ -55,57 +60,86 @@ std::vector<BadArchive> bad_archives() {
        [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).symlink("a_end.mp4", "/etc/passwd").write(p); },
        "a_end.mp4", "is a symbolic link"},
       {"BombByRatio",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", std::string(11 << 20, '\0')).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", std::string(11 << 20, '\0')).write(p);
+       },
        "a_end.mp4", "looks like a zip bomb"},
-      {"BombByTotalSize", [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); }, "",
+      {"BombByTotalSize",
+       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); }, "",
        "uncompressed, more than the limit of 16.0 KiB", ArchiveLimits{10'000, 16 << 10}},
       {"TooManyEntries",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).file("a.txt", "x").write(p); }, "",
-       "holds 3 entries, more than the limit of 2", ArchiveLimits{2}},
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).file("a.txt", "x").write(p);
+       },
+       "", "holds 3 entries, more than the limit of 2", ArchiveLimits{2}},
       {"SamePathTwice",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("./a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("./a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p);
+       },
        "./a_start.mp4", "appears twice"},
       {"TargetWithoutReference",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).file("b_end.mov", c.ok).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).file("b_end.mov", c.ok).write(p);
+       },
        "b_end.mov", "has no reference clip: add b_start.mov"},
-      {"ReferenceWithoutTarget", [](auto& p, auto& c) { Z().file("set/b_start.mkv", c.ok).write(p); }, "set/b_start.mkv",
-       "has no target clip: add b_end.mkv"},
+      {"ReferenceWithoutTarget", [](auto& p, auto& c) { Z().file("set/b_start.mkv", c.ok).write(p); },
+       "set/b_start.mkv", "has no target clip: add b_end.mkv"},
       {"DuplicateNamesAcrossFolders",
        [](auto& p, auto& c) {
-         Z().file("x/a_start.mp4", c.ok).file("x/a_end.mp4", c.ok).file("y/a_start.mp4", c.ok).file("y/a_end.mp4", c.ok)
+         Z().file("x/a_start.mp4", c.ok)
+             .file("x/a_end.mp4", c.ok)
+             .file("y/a_start.mp4", c.ok)
+             .file("y/a_end.mp4", c.ok)
              .write(p);
        },
        "y/a_start.mp4", "a_start is used 2 times (x/a_start.mp4 and y/a_start.mp4)"},
       {"DuplicateNamesAcrossExtensions",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_start.MOV", c.ok).file("a_end.mp4", c.ok).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_start.MOV", c.ok).file("a_end.mp4", c.ok).write(p);
+       },
        "a_start.MOV", "a_start is used 2 times (a_start.mp4 and a_start.MOV)"},
       {"DuplicateCaptions",
        [](auto& p, auto& c) {
-         Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).file("a.txt", "x").file("set/a.txt", "y").write(p);
+         Z().file("a_start.mp4", c.ok)
+             .file("a_end.mp4", c.ok)
+             .file("a.txt", "x")
+             .file("set/a.txt", "y")
+             .write(p);
        },
        "set/a.txt", "caption a.txt appears 2 times"},
-      {"ClipWithoutName", [](auto& p, auto& c) { Z().file("_start.mp4", c.ok).file("_end.mp4", c.ok).write(p); },
-       "_start.mp4", "_start.mp4 has no name before _start"},
-      {"TargetWithoutAudio", [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.mute).write(p); },
-       "a_end.mp4", "a_end.mp4 has no audio track; both clips of a pair need one (its reference is a_start.mp4)"},
+      {"ClipWithoutName",
+       [](auto& p, auto& c) { Z().file("_start.mp4", c.ok).file("_end.mp4", c.ok).write(p); }, "_start.mp4",
+       "_start.mp4 has no name before _start"},
+      {"TargetWithoutAudio",
+       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.mute).write(p); },
+       "a_end.mp4",
+       "a_end.mp4 has no audio track; both clips of a pair need one (its reference is a_start.mp4)"},
       {"ReferenceWithoutAudio",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.mute).file("a_end.mp4", c.ok).write(p); }, "a_start.mp4",
+       [](auto& p, auto& c) { Z().file("a_start.mp4", c.mute).file("a_end.mp4", c.ok).write(p); },
+       "a_start.mp4",
        "a_start.mp4 has no audio track; both clips of a pair need one (its target is a_end.mp4)"},
       {"TooShortWithoutAutoScale",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.short_).write(p); }, "",
-       "no pair is long enough for 41 frames at 24 fps", {}, 41},
+       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.short_).write(p); },
+       "",
+       "no pair is long enough for 41 frames at 24 fps",
+       {},
+       41},
       {"CorruptMedia",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.mp4", std::string(4000, '\x5a')).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", std::string(4000, '\x5a')).write(p);
+       },
        "a_end.mp4", "a_end.mp4 cannot be read as a video"},
       {"TruncatedMedia",
-       [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok.substr(0, 400)).file("a_end.mp4", c.ok).write(p); },
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok.substr(0, 400)).file("a_end.mp4", c.ok).write(p);
+       },
        "a_start.mp4", "a_start.mp4 cannot be read as a video"},
       {"EmptyClip", [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).file("a_end.webm", "").write(p); },
        "a_end.webm", "a_end.webm cannot be read as a video"},
-      {"NoPairsAtAll", [](auto& p, auto& c) { Z().file("dance.mp4", c.ok).file("song.mp4", c.ok).write(p); }, "",
-       "has no clip pairs: it holds 2 videos without _start/_end"},
-      {"EmptyZip", [](auto& p, auto&) { write_raw(p, std::string("PK\x05\x06", 4) + std::string(18, '\0')); }, "",
-       "is empty"},
+      {"NoPairsAtAll", [](auto& p, auto& c) { Z().file("dance.mp4", c.ok).file("song.mp4", c.ok).write(p); },
+       "", "has no clip pairs: it holds 2 videos without _start/_end"},
+      {"EmptyZip", [](auto& p, auto&) { write_raw(p, std::string("PK\x05\x06", 4) + std::string(18, '\0')); },
+       "", "is empty"},
       {"NotAZip", [](auto& p, auto& c) { write_raw(p, c.ok); }, "", "is not a readable zip archive"},
       {"TruncatedZip",
        [](auto& p, auto& c) {
@@ -115,16 +149,23 @@ std::vector<BadArchive> bad_archives() {
        },
        "", "is not a readable zip archive"},
       {"OnlyUnsupportedFiles",
-       [](auto& p, auto&) { Z().file("a.gif", "GIF89a").file("b.wav", "RIFF").file("c.pdf", "%PDF").write(p); }, "",
-       "3 other files"},
-      {"CaptionsWithoutClips", [](auto& p, auto&) { Z().file("a.txt", "a cat").file("b.txt", "a dog").write(p); }, "",
+       [](auto& p, auto&) {
+         Z().file("a.gif", "GIF89a").file("b.wav", "RIFF").file("c.pdf", "%PDF").write(p);
+       },
+       "", "3 other files"},
+      {"CaptionsWithoutClips",
+       [](auto& p, auto&) { Z().file("a.txt", "a cat").file("b.txt", "a dog").write(p); }, "",
        "2 captions without clips"},
       {"OnlyMacMetadataAndHiddenFiles",
        [](auto& p, auto& c) {
-         Z().file("__MACOSX/._a_start.mp4", "x").file(".DS_Store", "x").file(".hidden/a_end.mp4", c.ok).write(p);
+         Z().file("__MACOSX/._a_start.mp4", "x")
+             .file(".DS_Store", "x")
+             .file(".hidden/a_end.mp4", c.ok)
+             .write(p);
        },
        "", "holds no files (hidden files and macOS metadata are ignored)"},
-      {"FoldersOnly", [](auto& p, auto&) { Z().folder("clips/").folder("clips/more/").write(p); }, "", "holds no files"},
+      {"FoldersOnly", [](auto& p, auto&) { Z().folder("clips/").folder("clips/more/").write(p); }, "",
+       "holds no files"},
   };
 }
 

@@ -25,6 +25,7 @@
 #include "models/text/embeddings_processor.h"
 #include "models/text/gemma_text_encoder.h"
 #include "models/text/tiny_text.h"
+#include "models/text/token_batch.h"
 #include "models/text/tokenizer.h"
 #include "models/transformer/positions.h"
 #include "models/transformer/transformer_model.h"
@@ -212,7 +213,7 @@ TEST_F(TinyModel, PromptToVelocityRunsAndIsFinite) {
   for (const auto id : ids) EXPECT_LT(id, text::kTinyGemmaVocabSize);
 
   // The connectors replace padding with 128 learnable registers: the length is a multiple of 128.
-  const auto batch = tokenizer.encode_ltx_batch({"a red fox jumps over the lazy dog", ""}, 128);
+  const auto batch = encode_ltx_batch(tokenizer, {"a red fox jumps over the lazy dog", ""}, 128);
   auto gemma = text::load_gemma_text_encoder(gemma_dir(), torch::kFloat32);
   const auto states = gemma->forward(batch.input_ids, batch.attention_mask);
   ASSERT_EQ(static_cast<int64_t>(states.size()), text::tiny_gemma_config().num_hidden_layers + 1);

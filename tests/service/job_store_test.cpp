@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -413,10 +414,17 @@ TEST(JobStore, CorruptDatabaseFileIsAnInternalErrorNamingThePath) {
     for (int line_idx = 0; line_idx < 200; ++line_idx)
       out << "this is not an SQLite database, line " << line_idx << "\n";
   }
+  const auto contents = [&] {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = contents();
   const auto message = internal_error_message([&] { JobStore store(file); });
   EXPECT_NE(message.find(file.string()), std::string::npos) << message;
   EXPECT_NE(message.find("not a database"), std::string::npos) << message;
   EXPECT_NE(message.find("move it away"), std::string::npos) << message;
+  EXPECT_EQ(contents(), before) << "the refused file was written to";
+  EXPECT_FALSE(fs::exists(dir / "jobs.sqlite3-wal"));
 }
 
 TEST(JobStore, RefusesADatabaseOfANewerSchema) {

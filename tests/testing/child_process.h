@@ -31,6 +31,7 @@ class ChildProcess {
   // The exit code after wait(); -1 when a signal ended it.
   int exit_code();
   void send(int signal) const;
+  pid_t pid() const { return pid_; }
 
   std::string out() const;  // what it wrote to stdout so far
   std::string err() const;

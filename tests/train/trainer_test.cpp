@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
@@ -172,6 +173,66 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheExtraStepsOnly) {
   core::Progress progress("training", false);
   trainer.train(data, progress);
   EXPECT_EQ(checkpointed, (std::vector<int64_t>{7, 10, 14, 20}));
+}
+
+// Issue 29: a damaged newest checkpoint (truncated, or one flipped bit) is set aside with a warning and
+// training resumes from the one before it, to the same adapters as a run never interrupted.
+TEST(Trainer, ADamagedLatestCheckpointFallsBackToTheOneBefore) {
+  const auto data = pairs(3);
+  avtrain::testing::TempDir straight_dir;
+  std::map<std::string, torch::Tensor> straight;
+  {
+    auto model = tiny::tiny_model();
+    Trainer trainer(model, tiny_options(straight_dir.path(), 20));
+    core::Progress progress("training", false);
+    trainer.train(data, progress);
+    straight = lora_tensors(trainer.lora());
+  }
+  for (const bool truncate : {false, true}) {
+    avtrain::testing::TempDir dir;
+    {
+      auto model = tiny::tiny_model();
+      Trainer trainer(model, tiny_options(dir.path(), 20));
+      core::Progress progress("training", false);
+      progress.add_listener([&](const core::ProgressEvent& event) {
+        if (event.scope_fraction >= 0.75) progress.cancel();
+      });
+      EXPECT_THROW(trainer.train(data, progress), core::Cancelled);
+    }
+    const CheckpointStore store(dir.path() / "checkpoints");
+    ASSERT_EQ(store.latest()->step, 15);
+    const auto state_file = store.latest()->state_file;
+    EXPECT_FALSE(CheckpointStore::damage(*store.latest()));
+    if (truncate) {
+      std::filesystem::resize_file(state_file, std::filesystem::file_size(state_file) - 100);
+    } else {
+      std::fstream file(state_file, std::ios::binary | std::ios::in | std::ios::out);
+      file.seekg(static_cast<std::streamoff>(std::filesystem::file_size(state_file) / 2));
+      char byte = 0;
+      file.read(&byte, 1);
+      byte = static_cast<char>(byte ^ 0x10);
+      file.seekp(static_cast<std::streamoff>(std::filesystem::file_size(state_file) / 2));
+      file.write(&byte, 1);
+    }
+    ASSERT_TRUE(CheckpointStore::damage(*store.latest())) << (truncate ? "truncated" : "bit flip");
+    std::vector<std::string> warnings;
+    core::LogCapture capture([&](const core::LogLine& line) {
+      if (line.level == "warning") warnings.push_back(line.message);
+    });
+    auto model = tiny::tiny_model();
+    Trainer trainer(model, tiny_options(dir.path(), 20));
+    core::Progress progress("training", false);
+    const auto result = trainer.train(data, progress);
+    EXPECT_EQ(result.first_step, 11) << "resumed from step 10, the checkpoint before the damaged one";
+    ASSERT_FALSE(warnings.empty());
+    EXPECT_NE(warnings.front().find("checkpoint of step 15 is damaged"), std::string::npos)
+        << warnings.front();
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "checkpoints" / "step_000015.damaged"));
+    const auto resumed = lora_tensors(trainer.lora());
+    for (const auto& [name, tensor] : straight) {
+      EXPECT_LE((resumed.at(name) - tensor).abs().max().item<double>(), 1e-6) << name;
+    }
+  }
 }
 
 // Returns NaN latents from the `poison_from`-th read on.

@@ -60,6 +60,7 @@ std::optional<PromptContext> PromptCache::get(std::string_view prompt) const {
   if (!std::filesystem::exists(file_path)) return std::nullopt;
   try {
     const auto file = core::SafetensorsFile::open(file_path);
+    if (const auto why = file.damage()) throw core::InvalidInput(*why);
     const auto& metadata = file.metadata();
     const auto stored_prompt = metadata.find("prompt"), stored_fingerprint = metadata.find("fingerprint");
     if (stored_prompt == metadata.end() || stored_prompt->second != python_strip(prompt) ||

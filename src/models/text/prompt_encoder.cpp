@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "models/text/embeddings_processor.h"
 #include "models/text/gemma_text_encoder.h"
+#include "models/text/token_batch.h"
 
 namespace avtrain::models::text {
 
@@ -30,7 +31,7 @@ std::vector<PromptContext> encode_prompts(const std::vector<std::string>& prompt
     for (size_t begin = 0; begin < missing.size(); begin += static_cast<size_t>(options.batch_size)) {
       const auto end = std::min(missing.size(), begin + static_cast<size_t>(options.batch_size));
       const std::vector<std::string> batch_prompts(missing.begin() + begin, missing.begin() + end);
-      const auto batch = tokenizer.encode_ltx_batch(batch_prompts, options.max_length);
+      const auto batch = encode_ltx_batch(tokenizer, batch_prompts, options.max_length);
       const auto mask = batch.attention_mask.to(options.device);
       auto hidden_states = gemma->forward(batch.input_ids.to(options.device), mask);
       const auto context = processor->forward(hidden_states, mask);

@@ -1,7 +1,6 @@
 #include "models/text/tokenizer.h"
 
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 #include <algorithm>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace avtrain::models::text {
 namespace {
@@ -22,54 +22,15 @@ using nlohmann::json;
 
 // ---- UTF-8 -----------------------------------------------------------------------------------
 
-// Length of the UTF-8 sequence starting at text[pos], or 0 when it is not a valid sequence.
-size_t utf8_length(std::string_view text, size_t pos) {
-  const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
-  const uint8_t lead = byte(pos);
-  size_t length = 0;
-  uint32_t code = 0;
-  if (lead < 0x80) return 1;
-  if ((lead & 0xE0) == 0xC0) {
-    length = 2;
-    code = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3;
-    code = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4;
-    code = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (pos + length > text.size()) return 0;
-  for (size_t i = 1; i < length; ++i) {
-    if ((byte(pos + i) & 0xC0) != 0x80) return 0;
-    code = (code << 6) | (byte(pos + i) & 0x3F);
-  }
-  // Overlong forms, surrogates and values beyond U+10FFFF are not UTF-8.
-  static constexpr uint32_t kMinimum[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code < kMinimum[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
-  return length;
-}
-
-uint32_t decode_at(std::string_view text, size_t pos, size_t length) {
-  const auto lead = static_cast<uint8_t>(text[pos]);
-  if (length == 1) return lead;
-  uint32_t code = lead & (0xFF >> (length + 1));
-  for (size_t i = 1; i < length; ++i) code = (code << 6) | (static_cast<uint8_t>(text[pos + i]) & 0x3F);
-  return code;
-}
+using core::decode_utf8_at;
+using core::utf8_length;
 
 void require_utf8(std::string_view text) {
-  for (size_t pos = 0; pos < text.size();) {
-    const size_t length = utf8_length(text, pos);
-    if (length == 0) {
-      throw core::InvalidInput(
-          fmt::format("the prompt is not valid UTF-8: byte {} (0x{:02X}) starts no valid character. Send the "
-                      "prompt as UTF-8 text.",
-                      pos, static_cast<uint8_t>(text[pos])));
-    }
-    pos += length;
+  if (const auto pos = core::invalid_utf8_at(text)) {
+    throw core::InvalidInput(
+        fmt::format("the prompt is not valid UTF-8: byte {} (0x{:02X}) starts no valid character. Send the "
+                    "prompt as UTF-8 text.",
+                    *pos, static_cast<uint8_t>(text[*pos])));
   }
 }
 
@@ -591,23 +552,6 @@ std::vector<int64_t> Tokenizer::encode_prompt(std::string_view prompt, int64_t m
   return ids;
 }
 
-TokenBatch Tokenizer::encode_ltx_batch(const std::vector<std::string>& prompts, int64_t max_length) const {
-  const auto count = static_cast<int64_t>(prompts.size());
-  TokenBatch batch{torch::full({count, max_length}, data_->pad_id, torch::kInt64),
-                   torch::zeros({count, max_length}, torch::kInt64)};
-  auto ids = batch.input_ids.accessor<int64_t, 2>();
-  auto mask = batch.attention_mask.accessor<int64_t, 2>();
-  for (int64_t row = 0; row < count; ++row) {
-    const auto tokens = encode_prompt(prompts[row], max_length);
-    const auto offset = max_length - static_cast<int64_t>(tokens.size());  // left padding
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      ids[row][offset + static_cast<int64_t>(i)] = tokens[i];
-      mask[row][offset + static_cast<int64_t>(i)] = 1;
-    }
-  }
-  return batch;
-}
-
 int64_t Tokenizer::pad_id() const { return data_->pad_id; }
 int64_t Tokenizer::bos_id() const { return data_->bos_id; }
 int64_t Tokenizer::vocab_size() const { return data_->max_id + 1; }
@@ -621,7 +565,7 @@ std::string python_strip(std::string_view text) {
   size_t begin = 0;
   while (begin < text.size()) {
     const size_t length = utf8_length(text, begin);
-    if (length == 0 || !is_python_space(decode_at(text, begin, length))) break;
+    if (length == 0 || !is_python_space(decode_utf8_at(text, begin, length))) break;
     begin += length;
   }
   size_t end = text.size();
@@ -629,7 +573,7 @@ std::string python_strip(std::string_view text) {
     size_t start = end - 1;
     while (start > begin && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) --start;
     const size_t length = utf8_length(text, start);
-    if (length != end - start || !is_python_space(decode_at(text, start, length))) break;
+    if (length != end - start || !is_python_space(decode_utf8_at(text, start, length))) break;
     end = start;
   }
   return std::string(text.substr(begin, end - begin));

@@ -7,10 +7,9 @@
 //
 //   const auto tokenizer = Tokenizer::from_file(gemma_dir / "tokenizer.json");
 //   const auto ids = tokenizer.encode_prompt(prompt);   // <bos> first, at most 1024 ids
-//   const auto batch = tokenizer.encode_ltx_batch({prompt, negative_prompt});  // [2,1024] left-padded
-
-#include <torch/types.h>
-
+//   const auto batch = encode_ltx_batch(tokenizer, {prompt, negative_prompt});  // token_batch.h
+//
+// Torch-free (a batch's tensors are token_batch.h's), so that the parser is fuzzed on its own.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -24,13 +23,6 @@ namespace avtrain::models::text {
 // (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
 // U+202F, U+205F, U+3000); U+200B and U+FEFF stay (text_encoder.md §1 step 1).
 std::string python_strip(std::string_view text);
-
-// Token ids and mask of a batch, each [N, max_length] int64, padded on the left with the pad id;
-// mask 1 = token, 0 = padding.
-struct TokenBatch {
-  torch::Tensor input_ids;
-  torch::Tensor attention_mask;
-};
 
 // LTX's tokenizer settings (text_encoder.md §1, DECISIONS.md §6).
 constexpr int64_t kLtxMaxLength = 1024;
@@ -49,10 +41,6 @@ class Tokenizer {
   std::vector<int64_t> encode(std::string_view text, int64_t max_length = kLtxMaxLength) const;
   // LTXGemmaTokenizer's encode: python_strip, encode, <bos> first, at most `max_length` ids.
   std::vector<int64_t> encode_prompt(std::string_view prompt, int64_t max_length = kLtxMaxLength) const;
-  // Every prompt through encode_prompt, then padded on the left to exactly `max_length`.
-  TokenBatch encode_ltx_batch(const std::vector<std::string>& prompts,
-                              int64_t max_length = kLtxMaxLength) const;
-
   int64_t pad_id() const;
   int64_t bos_id() const;
   int64_t vocab_size() const;  // model vocabulary plus added tokens beyond it (largest id + 1)

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <system_error>
 
+#include "core/utf8.h"
+
 namespace avtrain::service {
 namespace {
 
@@ -107,6 +109,10 @@ std::string LocalFilePolicy::refusal(const fs::path& path) const {
 LocationCheck check_location(std::string_view text, std::string_view field, const LocalFilePolicy& policy) {
   const std::string name(field);
   if (text.empty()) return problem("value_error", name + " is empty: give " + accepted_forms(policy));
+  if (const auto problem_text = core::text_problem(text)) {
+    return problem("value_error",
+                   name + " " + *problem_text + ": remove it, or percent-encode it (a space is %20)");
+  }
   if (std::isspace(static_cast<unsigned char>(text.front())) ||
       std::isspace(static_cast<unsigned char>(text.back()))) {
     return problem("value_error",
@@ -164,6 +170,10 @@ LocationCheck check_location(std::string_view text, std::string_view field, cons
       return problem("url_parsing",
                      name + " \"" + std::string(text) +
                          "\" has a broken %-escape: write %XX with two hex digits, or a plain path");
+    }
+    if (const auto problem_text = core::text_problem(*decoded)) {
+      return problem("value_error", name + " decodes to a path that " + *problem_text +
+                                        ": name a file whose path is UTF-8 text without control characters");
     }
     if (*decoded == "/") {
       return problem("url_parsing",

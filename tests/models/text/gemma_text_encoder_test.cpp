@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "models/text/tiny_text.h"
+#include "models/text/token_batch.h"
 #include "models/text/tokenizer.h"
 #include "testing/golden.h"
 #include "testing/temp_dir.h"
@@ -143,7 +144,7 @@ TEST(TinyGemma, DirectoryLoadsAndEncodesAPromptBatchWithFiniteStates) {
   write_tiny_gemma_directory(dir.path(), 7);
   const auto tokenizer = Tokenizer::from_file(dir / "tokenizer.json");
   auto gemma = load_gemma_text_encoder(dir.path(), torch::kFloat32);
-  const auto batch = tokenizer.encode_ltx_batch({"A cat walks in the garden.", ""}, 16);
+  const auto batch = encode_ltx_batch(tokenizer, {"A cat walks in the garden.", ""}, 16);
   torch::NoGradGuard no_grad;
   const auto states = gemma->forward(batch.input_ids, batch.attention_mask);
   ASSERT_EQ(states.size(), 4u);
@@ -153,7 +154,7 @@ TEST(TinyGemma, DirectoryLoadsAndEncodesAPromptBatchWithFiniteStates) {
   }
   // Valid rows do not depend on the amount of left padding: padding keys are masked and RoPE scores
   // depend only on relative positions (this is what makes the valid-tokens-only mode of §7.2 exact).
-  const auto longer = tokenizer.encode_ltx_batch({"A cat walks in the garden."}, 20);
+  const auto longer = encode_ltx_batch(tokenizer, {"A cat walks in the garden."}, 20);
   const auto states20 = gemma->forward(longer.input_ids, longer.attention_mask);
   const auto n = batch.attention_mask[0].sum().item<int64_t>();
   ASSERT_GT(n, 4) << "the prompt must be longer than the sliding window";

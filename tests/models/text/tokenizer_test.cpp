@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "models/text/tiny_text.h"
+#include "models/text/token_batch.h"
 #include "testing/golden.h"
 
 namespace avtrain::models::text {
@@ -77,8 +78,8 @@ TEST_F(TokenizerGolden, EveryPromptGivesTheReferenceIdsExactly) {
 TEST_F(TokenizerGolden, LtxBatchOfPromptAndNegativeIsLeftPaddedTo1024) {
   AVTRAIN_REQUIRE_GOLDEN(path, "gemma3_tokenizer_ids.safetensors");
   const testing::GoldenFile golden(path);
-  const auto batch = tokenizer_->encode_ltx_batch(
-      {prompt_text(golden, "prose"), prompt_text(golden, "ltx_default_negative")});
+  const auto batch = encode_ltx_batch(
+      *tokenizer_, {prompt_text(golden, "prose"), prompt_text(golden, "ltx_default_negative")});
   EXPECT_TRUE(torch::equal(batch.input_ids, golden.tensor("output.ltx_batch.input_ids")));
   EXPECT_TRUE(torch::equal(batch.attention_mask, golden.tensor("output.ltx_batch.attention_mask")));
   EXPECT_EQ(batch.input_ids.sizes(), (std::vector<int64_t>{2, 1024}));
@@ -186,7 +187,7 @@ TEST(TinyTokenizer, HasGemmaLayoutSpecialIdsAndMergesThatShortenText) {
   for (const auto id : ids) EXPECT_LT(id, kTinyGemmaVocabSize);
   // Characters outside the tiny vocabulary still encode, through bytes.
   EXPECT_GT(tokenizer.encode_prompt("\u732b").size(), 1u);
-  const auto batch = tokenizer.encode_ltx_batch({prompt, ""}, 64);
+  const auto batch = encode_ltx_batch(tokenizer, {prompt, ""}, 64);
   EXPECT_EQ(batch.attention_mask.sum().item<int64_t>(), static_cast<int64_t>(ids.size()) + 1);
   EXPECT_EQ(batch.input_ids[1][63].item<int64_t>(), 2);
 }
