@@ -2,9 +2,8 @@
 // What the benchmarks share about the device they time: waiting for queued work and the peak memory.
 // Header-only (bench/CMakeLists.txt builds each bench/*.cpp as its own program).
 
-#include <torch/torch.h>
-
 #include <sys/resource.h>
+#include <torch/torch.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -53,16 +52,7 @@ inline void synchronize(const torch::Device& device) {
 
 // The CUDA caching allocator's peak of allocated bytes on CUDA, the process's peak resident set on the CPU.
 inline double peak_memory_gb(const torch::Device& device) {
-#ifdef AVTRAIN_BENCH_CUDA_STATS
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return static_cast<double>(stats.allocated_bytes[0].peak) / 1e9;  // [0]: StatType::AGGREGATE
-  }
-#endif
-  (void)device;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0 / 1e9;  // peak resident set (KiB on Linux)
+  return static_cast<double>(core::device_memory(device).peak_bytes) / 1e9;
 }
 
 inline const char* peak_memory_kind(const torch::Device& device) {

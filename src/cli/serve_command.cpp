@@ -1,17 +1,20 @@
 // avtrain serve --listen HOST:PORT --data DIR --model CKPT|tiny --text-encoder DIR|tiny [--api-keys FILE]
 // [--workers N] [--public-url URL] [--allow-local-files DIR] [--allow-private-network] [--device D]
-// [--max-upload-size SIZE]: the HTTP queue service (issue 13, service/http_api.h, docs/api.md). Jobs
-// persist in DIR (jobs.sqlite3 and one folder per job under DIR/jobs), uploads in DIR/uploads, the
-// webhook signing keys in DIR/webhook_keys.json (made on first start); a restarted server resumes
-// queued and interrupted jobs. Once listening it prints "avtrain serve: listening on URL" on stdout.
-// SIGINT/SIGTERM stop it; running jobs go back to the queue and resume at the next start.
+// [--max-upload-size SIZE] [--retention-days N] [--min-free-disk SIZE]: the HTTP queue service (issue 13,
+// service/http_api.h, docs/api.md). Jobs persist in DIR (jobs.sqlite3 and one folder per job under DIR/jobs),
+// uploads in DIR/uploads, the webhook signing keys in DIR/webhook_keys.json (made on first start); a
+// restarted server resumes queued and interrupted jobs. Once listening it prints "avtrain serve: listening on
+// URL" on stdout. SIGINT/SIGTERM stop it; running jobs go back to the queue and resume at the next start.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -24,6 +27,7 @@
 #include "core/log.h"
 #include "core/runtime.h"
 #include "models/checkpoint.h"
+#include "service/folder_lock.h"
 #include "service/http_api.h"
 #include "service/job_pipeline.h"
 #include "service/job_runner.h"
@@ -46,6 +50,8 @@ struct ServeArguments {
   bool allow_private_network = false;
   std::string device = "auto";
   std::string max_upload_size = "20GiB";
+  double retention_days = 30;
+  std::string min_free_disk = "1GiB";
   DemoOverrideArguments demo;  // CPU demo and tests only
 };
 
@@ -67,6 +73,17 @@ std::pair<std::string, int> parse_listen(const std::string& text) {
   }
 }
 
+// Each open connection (a status stream, a keep-alive client) holds a descriptor: the soft limit,
+// often 1024, goes up to the hard one so that connections, not descriptors, are what runs out.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    core::logger("service").warn("cannot raise the open-file limit: {}", std::strerror(errno));
+  }
+}
+
 int run_serve(const ServeArguments& args) {
   namespace fs = std::filesystem;
   // SIGINT/SIGTERM are taken by one waiting thread (blocked everywhere else, inherited by every
@@ -75,11 +92,15 @@ int run_serve(const ServeArguments& args) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads --api-keys
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  raise_open_file_limit();
   const auto [host, port] = parse_listen(args.listen);
   const fs::path data = fs::absolute(args.data);
   fs::create_directories(data / "jobs");
+  // One server per data folder: its store, job folders and uploads have one writer.
+  const service::FolderLock data_lock(data, "data folder");
   const auto local_files = args.allow_local_files.empty()
                                ? service::LocalFilePolicy::refuse_all()
                                : service::LocalFilePolicy::allow_under(fs::absolute(args.allow_local_files));
@@ -89,7 +110,11 @@ int run_serve(const ServeArguments& args) {
   api_settings.host = host;
   api_settings.port = port;
   api_settings.public_url = args.public_url;
-  if (!args.api_keys.empty()) api_settings.api_keys = service::ApiKeys::read(args.api_keys);
+  std::shared_ptr<service::ApiKeys> api_keys;
+  if (!args.api_keys.empty()) api_keys = std::make_shared<service::ApiKeys>(args.api_keys);
+  api_settings.api_keys = api_keys;
+  api_settings.jobs_dir = data / "jobs";
+  api_settings.min_free_disk_bytes = service::parse_byte_size(args.min_free_disk, "--min-free-disk");
   api_settings.local_files = local_files;
   api_settings.uploads_dir = data / "uploads";
   api_settings.max_upload_bytes = service::parse_byte_size(args.max_upload_size, "--max-upload-size");
@@ -118,7 +143,8 @@ int run_serve(const ServeArguments& args) {
 
   service::JobStore store(data / "jobs.sqlite3");
   // Jobs stored under the first wave's key identities move to today's (service/api_keys.h).
-  for (const auto& [legacy, identity] : api_settings.api_keys.legacy_identities()) {
+  for (const auto& [legacy, identity] :
+       api_keys ? api_keys->legacy_identities() : std::vector<std::pair<std::string, std::string>>{}) {
     if (const int moved = store.rename_owner(legacy, identity); moved > 0) {
       core::logger("service").info("job store: {} job(s) of an API key moved to its SHA-256 identity", moved);
     }
@@ -126,15 +152,34 @@ int run_serve(const ServeArguments& args) {
   service::QueueApi api(store, api_settings);
   runner_settings.public_url = api.public_url();
   runner_settings.webhook_signer = &webhook_signer;
+  runner_settings.api_keys = api_keys;
+  runner_settings.retention =
+      std::chrono::seconds(static_cast<int64_t>(std::llround(args.retention_days * 86400)));
   runner_settings.uploads = &api.uploads();
   service::JobRunner runner(store, runner_settings);
   runner.start();
 
-  std::thread signal_waiter([&api, &stop_signals] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    core::logger("service").info("signal {}: stopping (running jobs resume at the next start)", signal);
-    api.stop();
+  std::thread signal_waiter([&api, &stop_signals, &api_keys] {
+    for (;;) {
+      int signal = 0;
+      sigwait(&stop_signals, &signal);
+      if (signal != SIGHUP) {
+        core::logger("service").info("signal {}: stopping (running jobs resume at the next start)", signal);
+        api.stop();
+        return;
+      }
+      if (!api_keys) {
+        core::logger("service").warn("SIGHUP: no --api-keys to reload");
+        continue;
+      }
+      try {
+        api_keys->reload();
+        core::logger("service").info("SIGHUP: --api-keys reloaded ({} key(s))", api_keys->size());
+      } catch (const core::Error& error) {
+        core::logger("service").error("SIGHUP: --api-keys not reloaded, the keys stay as they were: {}",
+                                      error.what());
+      }
+    }
   });
   core::logger("service").info(
       "{} worker(s) on {}{}; data in {}", runner_settings.workers, options.device.str(),
@@ -143,7 +188,7 @@ int run_serve(const ServeArguments& args) {
   std::cout << "avtrain serve: listening on http://"
             << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << api.port()
             << std::endl;
-  api.serve(runner);
+  api.serve(&runner);
   runner.stop();
   // The waiter is still in sigwait when serve() ended for another reason: wake it.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
@@ -172,6 +217,17 @@ Action add_serve(CLI::App& command) {
       "--allow-private-network", args->allow_private_network,
       "downloads and webhooks may reach loopback and private addresses (tests, private networks)");
   command.add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  command
+      .add_option(
+          "--retention-days", args->retention_days,
+          "finished jobs' data and uploads older than this are deleted (their records stay for usage); "
+          "0 keeps them")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  command
+      .add_option("--min-free-disk", args->min_free_disk,
+                  "GET /readyz fails while the data folder has less free space than this")
+      ->capture_default_str();
   command
       .add_option("--max-upload-size", args->max_upload_size,
                   "largest file a client may upload through the storage routes (e.g. 20GiB, 500M)")

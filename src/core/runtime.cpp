@@ -2,11 +2,19 @@
 
 #include <fmt/format.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
+
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define AVTRAIN_CUDA_STATS 1
+#endif
 
 #include "core/error.h"
 
@@ -81,6 +89,31 @@ torch::Device parse_device(std::string_view text) {
 void seed_everything(uint64_t seed) {
   torch::manual_seed(seed);
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);
+}
+
+DeviceMemory device_memory(const torch::Device& device) {
+#ifdef AVTRAIN_CUDA_STATS
+  if (device.is_cuda()) {
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    const auto& allocated = stats.allocated_bytes[0];  // [0]: StatType::AGGREGATE
+    return {static_cast<uint64_t>(allocated.current), static_cast<uint64_t>(allocated.peak),
+            "CUDA allocator"};
+  }
+#endif
+  (void)device;
+  DeviceMemory memory;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  memory.peak_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+  if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+    unsigned long pages = 0, resident = 0;
+    if (std::fscanf(statm, "%lu %lu", &pages, &resident) == 2) {
+      memory.current_bytes = static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    }
+    std::fclose(statm);
+  }
+  return memory;
 }
 
 }  // namespace avtrain::core

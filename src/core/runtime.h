@@ -29,4 +29,12 @@ torch::Device parse_device(std::string_view text);
 // Seeds LibTorch's CPU (and CUDA, when present) generators.
 void seed_everything(uint64_t seed);
 
+// Memory a device holds for this process: on CUDA the caching allocator's allocated bytes (now and at
+// their peak), on the CPU the process's resident set (now and at its peak).
+struct DeviceMemory {
+  uint64_t current_bytes = 0, peak_bytes = 0;
+  const char* kind = "process RSS";  // or "CUDA allocator"
+};
+DeviceMemory device_memory(const torch::Device& device);
+
 }  // namespace avtrain::core

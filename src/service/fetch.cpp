@@ -42,6 +42,8 @@ struct Transfer {
   std::FILE* file = nullptr;
   uint64_t received = 0;
   bool oversized = false;
+  bool size_checked = false;
+  std::optional<std::string> size_refused;  // what options->size_check said of the announced size
   bool write_failed = false;
   bool cancelled = false;
   DestinationGuard guard;
@@ -64,6 +66,11 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
 
 int report_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
   auto& transfer = *static_cast<Transfer*>(user);
+  if (total > 0 && !transfer.size_checked && transfer.options->size_check) {
+    transfer.size_checked = true;
+    transfer.size_refused = transfer.options->size_check(static_cast<uint64_t>(total));
+    if (transfer.size_refused) return 1;  // aborts with CURLE_ABORTED_BY_CALLBACK
+  }
   if (!transfer.progress) return 0;
   if (transfer.progress->cancelled()) {
     transfer.cancelled = true;
@@ -135,10 +142,11 @@ Attempt attempt_download(const std::string& url, const fs::path& part, const Fet
   file.reset();
 
   if (transfer.cancelled) throw core::Cancelled("the download of " + redacted_url(url) + " was cancelled");
+  if (transfer.size_refused) throw core::InternalError(*transfer.size_refused);
   if (transfer.guard.refused && code != CURLE_OK) return {false, false, *transfer.guard.refused};
   if (transfer.write_failed) {
-    throw core::InternalError(fmt::format("cannot write the download to {} (disk full?) after {}",
-                                          part.string(), core::byte_text(transfer.received)));
+    throw core::InternalError(
+        fmt::format("cannot write the download (disk full?) after {}", core::byte_text(transfer.received)));
   }
   const std::string cap = core::byte_text(options.max_bytes);
   if (transfer.oversized || code == CURLE_FILESIZE_EXCEEDED) {

@@ -48,6 +48,9 @@ struct FetchOptions {
   // requesting key's. Unset in the CLI.
   std::function<std::optional<std::filesystem::path>(std::string_view url, std::string_view field)>
       own_upload;
+  // Called once the server announces the download's size: a message ends the download at once (it is
+  // thrown as core::InternalError), e.g. that the disk cannot hold it (service/disk_space.h).
+  std::function<std::optional<std::string>(uint64_t announced_bytes)> size_check;
 };
 
 struct FetchedFile {

@@ -5,22 +5,32 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
-#include "service/job_runner.h"
+#include "service/elastic_task_queue.h"
 #include "service/job_store.h"
 #include "service/network_address.h"
 #include "service/queue_errors.h"
+#include "service/request/billing.h"
 #include "service/request/training_request.h"
+#include "service/retention.h"
+#include "service/time_text.h"
+#include "service/usage.h"
 #include "service/webhook.h"
 #include "service/webhook_signing.h"
+#include "service/workers.h"
 
 namespace avtrain::service {
 namespace {
@@ -36,14 +46,26 @@ constexpr const char* kRequestId = R"(([0-9a-f-]{36}))";
 constexpr const char* kToken = R"(([0-9a-f]{32}))";
 // JSON bodies (requests, upload initiations) are small; only upload data may be large.
 constexpr size_t kMaxJsonBody = size_t{1} << 20;
-// How often an open status stream looks for changes.
-constexpr auto kStreamPollInterval = std::chrono::milliseconds(250);
+// What a 429 tells a client to wait before it submits again.
+constexpr int kRetryAfterSeconds = 30;
+// A history page's default and largest sizes.
+constexpr int kDefaultPageSize = 20, kMaxPageSize = 100;
+// An open status stream sleeps until its job changes (JobStore::changes), waking this often to notice a
+// closed connection or a stopping server, and re-reads the store this often anyway (another process
+// sharing the store is not announced). Events are at most this frequent: a burst of changes (log lines,
+// progress) is sent as one event carrying all of them.
+constexpr auto kStreamWake = std::chrono::milliseconds(500);
+constexpr auto kStreamReread = std::chrono::seconds(5);
+constexpr auto kStreamMinEventInterval = std::chrono::milliseconds(100);
+// Connections served at once (each on its thread: streams and keep-alive clients hold theirs); the
+// threads beyond the first kIdleThreads end after a minute without work.
+constexpr size_t kIdleThreads = 16, kMaxConnections = 4096;
 // A comment line keeps idle stream connections open through proxies.
 constexpr auto kStreamKeepAlive = std::chrono::seconds(15);
 
 void reply_json(httplib::Response& response, int status, const ordered_json& body) {
   response.status = status;
-  response.set_content(body.dump(), "application/json");
+  response.set_content(core::json_text(body), "application/json");
 }
 
 void reply_detail(httplib::Response& response, int status, const std::string& message) {
@@ -56,14 +78,6 @@ void reply_request_error(httplib::Response& response, std::string_view error_typ
   response.set_header("X-Fal-Error-Type", std::string(error_type));
   ordered_json body{{"detail", message}, {"error_type", error_type}};
   reply_json(response, status, body);
-}
-
-std::string iso8601(int64_t ms) {
-  const std::time_t seconds = ms / 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1,
-                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms % 1000);
 }
 
 // The hosted queue's three states; failed and cancelled jobs are COMPLETED too (clients stop
@@ -107,11 +121,80 @@ bool takes_upload_data(const httplib::Request& request) {
   return request.method == "PUT" && std::regex_match(request.path, kUploadData);
 }
 
+std::optional<JobListFilter> parse_list_filter(const std::string& text) {
+  static const std::map<std::string, JobListFilter> kFilters = {{"", JobListFilter::all},
+                                                                {"IN_QUEUE", JobListFilter::queued},
+                                                                {"IN_PROGRESS", JobListFilter::running},
+                                                                {"COMPLETED", JobListFilter::completed},
+                                                                {"queued", JobListFilter::queued},
+                                                                {"running", JobListFilter::running},
+                                                                {"succeeded", JobListFilter::succeeded},
+                                                                {"failed", JobListFilter::failed},
+                                                                {"cancelled", JobListFilter::cancelled}};
+  const auto found = kFilters.find(text);
+  if (found == kFilters.end()) return std::nullopt;
+  return found->second;
+}
+
+// A whole-number query parameter in [min, max]; `fallback` when absent; a problem when not.
+int64_t parse_query_integer(const httplib::Request& request, const char* name, int64_t fallback, int64_t min,
+                            int64_t max, std::vector<core::Problem>& problems) {
+  if (!request.has_param(name)) return fallback;
+  const std::string text = request.get_param_value(name);
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    problems.push_back({{"query", name},
+                        fmt::format("{} \"{}\" is not a whole number from {} to {}", name, text, min, max),
+                        "int_parsing"});
+    return fallback;
+  }
+  return value;
+}
+
+// A time query parameter (time_text.h's forms) as Unix milliseconds; `fallback` when absent; a
+// problem when it is none of them.
+int64_t parse_time(const httplib::Request& request, const char* name, int64_t fallback,
+                   std::vector<core::Problem>& problems) {
+  if (!request.has_param(name)) return fallback;
+  const std::string text = request.get_param_value(name);
+  if (const auto ms = parse_time_ms(text)) return *ms;
+  problems.push_back({{"query", name},
+                      fmt::format("{} \"{}\" is not a time: write a date (2026-12-01), a UTC time "
+                                  "(2026-12-01T12:00:00Z) or Unix seconds",
+                                  name, text),
+                      "datetime_parsing"});
+  return fallback;
+}
+
+ordered_json time_or_null(int64_t ms) { return ms > 0 ? ordered_json(iso8601(ms)) : ordered_json(nullptr); }
+
+// One job of a history page.
+ordered_json history_item(const StoredJob& job, const std::string& public_url, const std::string& prefix) {
+  const auto urls = job_urls(public_url, prefix, job.id);
+  return ordered_json{
+      {"request_id", job.id},
+      {"status_url", urls.status},
+      {"response_url", urls.response},
+      {"status", queue_state(job.status)},
+      {"stage", job.status == StoredJobStatus::queued ? "queued"
+                : is_finished(job.status)             ? std::string(to_string(job.status))
+                                                      : job.stage},
+      {"progress", job.status == StoredJobStatus::succeeded ? 1.0 : job.progress},
+      {"outcome",
+       is_finished(job.status) ? ordered_json(std::string(to_string(job.status))) : ordered_json(nullptr)},
+      {"created_at", time_or_null(job.submitted_ms)},
+      {"started_at", time_or_null(job.started_ms)},
+      {"finished_at", time_or_null(job.finished_ms)},
+      {"deleted_at", time_or_null(job.deleted_ms)},
+      {"billing", {{"units", job.billing_units}, {"cost_usd", format_cost_usd(job.billing_units)}}}};
+}
+
 }  // namespace
 
 QueueApi::QueueApi(JobStore& store, ApiSettings settings)
     : store_(store), settings_(std::move(settings)), server_(std::make_unique<httplib::Server>()) {
-  if (settings_.api_keys.empty() && !is_loopback_host(settings_.host)) {
+  if (!settings_.api_keys && !is_loopback_host(settings_.host)) {
     throw core::InvalidInput(fmt::format(
         "--listen {}: without --api-keys the server accepts loopback addresses only (127.0.0.1, ::1, "
         "localhost); give --api-keys FILE to listen on {}",
@@ -142,8 +225,7 @@ QueueApi::QueueApi(JobStore& store, ApiSettings settings)
         fmt::format("http://{}:{}", v6 ? "[" + settings_.host + "]" : settings_.host, port_);
   }
   while (!settings_.public_url.empty() && settings_.public_url.back() == '/') settings_.public_url.pop_back();
-  if (settings_.api_keys.empty())
-    log().warn("no --api-keys: no authentication, loopback only ({})", settings_.host);
+  if (!settings_.api_keys) log().warn("no --api-keys: no authentication, loopback only ({})", settings_.host);
   uploads_ = std::make_unique<Uploads>(
       store_, UploadSettings{settings_.uploads_dir, settings_.max_upload_bytes, settings_.public_url});
   // Upload data is streamed to disk by its routes; every other body is refused above kMaxJsonBody before
@@ -164,18 +246,21 @@ QueueApi::QueueApi(JobStore& store, ApiSettings settings)
     }
     return httplib::Server::HandlerResponse::Handled;
   });
-  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server_->new_task_queue = [] {
+    return new ElasticTaskQueue(kIdleThreads, kMaxConnections, std::chrono::seconds(60));
+  };
   server_->set_logger([](const httplib::Request& request, const httplib::Response& response) {
     log().debug("{} {} -> {}", request.method, request.path, response.status);
   });
   add_routes();
   add_storage_routes();
+  add_operations_routes();
 }
 
 QueueApi::~QueueApi() = default;
 
-void QueueApi::serve(JobRunner& runner) {
-  runner_ = &runner;
+void QueueApi::serve(Workers* workers) {
+  workers_ = workers;
   server_->listen_after_bind();
 }
 
@@ -186,14 +271,22 @@ void QueueApi::stop() {
 
 namespace {
 
-// The caller's key identity ("" without keys), or nullopt after answering 401.
-std::optional<std::string> authorize(const ApiKeys& keys, const httplib::Request& request,
-                                     httplib::Response& response) {
-  if (keys.empty()) return std::string();
+// Who calls: a key's identity and limits (an empty identity without keys).
+struct Caller {
+  std::string owner;
+  KeyLimits limits;
+};
+
+// The caller, or nullopt after answering 401.
+std::optional<Caller> authorize(const ApiKeys* keys, const httplib::Request& request,
+                                httplib::Response& response) {
+  if (!keys) return Caller{};
   const std::string header = request.get_header_value("Authorization");
   for (const std::string scheme : {"Key ", "Bearer "}) {
     if (header.rfind(scheme, 0) != 0) continue;
-    if (auto identity = keys.identify(std::string_view(header).substr(scheme.size()))) return identity;
+    if (auto key = keys->identify(std::string_view(header).substr(scheme.size()))) {
+      return Caller{std::move(key->identity), key->limits};
+    }
   }
   response.set_header("WWW-Authenticate", "Key");
   reply_detail(response, 401,
@@ -220,7 +313,7 @@ std::optional<int64_t> start_deadline(const httplib::Request& request, httplib::
 }  // namespace
 
 void QueueApi::add_routes() {
-  const auto& keys = settings_.api_keys;
+  const ApiKeys* const keys = settings_.api_keys.get();
   // The caller's job `id`, or nullopt after answering 404 (unknown, or another key's job).
   const auto find_job = [this](const std::string& owner, const std::string& id,
                                httplib::Response& response) -> std::optional<StoredJob> {
@@ -277,10 +370,10 @@ void QueueApi::add_routes() {
     return value == "1" || value == "true";
   };
 
-  server_->Post(std::string(kPrefix) + "/av2av", [=, this, &keys](const httplib::Request& request,
-                                                                  httplib::Response& response) {
-    const auto owner = authorize(keys, request, response);
-    if (!owner) return;
+  server_->Post(std::string(kPrefix) + "/av2av", [=, this](const httplib::Request& request,
+                                                           httplib::Response& response) {
+    const auto caller = authorize(keys, request, response);
+    if (!caller) return;
     const auto deadline = start_deadline(request, response);
     if (!deadline) return;
     const std::string webhook = request.get_param_value("fal_webhook");
@@ -297,7 +390,7 @@ void QueueApi::add_routes() {
       const auto check_upload = [&](const std::string& url, const std::string& field) {
         if (!uploads_->is_upload_url(url)) return;
         try {
-          uploads_->resolve(url, *owner, field);
+          uploads_->resolve(url, caller->owner, field);
         } catch (const core::InvalidInput& error) {
           problems.insert(problems.end(), error.problems().begin(), error.problems().end());
         }
@@ -317,12 +410,21 @@ void QueueApi::add_routes() {
       response.set_content(core::InvalidInput(problems).detail_json(), "application/json");
       return;
     }
+    if (caller->limits.max_queued_jobs &&
+        store_.active_jobs(caller->owner).first >= *caller->limits.max_queued_jobs) {
+      response.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+      reply_detail(response, 429,
+                   fmt::format("this API key already has {} requests waiting in the queue, its limit "
+                               "(max_queued_jobs): submit again when one has started",
+                               *caller->limits.max_queued_jobs));
+      return;
+    }
     const auto& notes = check.request->notes;
     const bool no_retry = header_is_true(request.get_header_value("x-fal-no-retry"));
-    const std::string id =
-        store_.submit({*owner, to_json(*check.request).dump(), webhook, notes, *deadline, no_retry});
+    const std::string id = store_.submit(
+        {caller->owner, core::json_text(to_json(*check.request)), webhook, notes, *deadline, no_retry});
     for (const auto& note : notes) store_.append_log(id, {0, now_ms(), "INFO", "request: " + note});
-    if (runner_) runner_->notify_submitted();
+    if (workers_) workers_->job_submitted();
     const auto urls = job_urls(settings_.public_url, request.matches[1], id);
     log().info(
         "job {} queued{}{}", id, webhook.empty() ? "" : " (with a webhook)",
@@ -340,10 +442,10 @@ void QueueApi::add_routes() {
 
   // 202 while the job is queued or running, 200 once it is completed (DECISIONS.md §37).
   server_->Get(std::string(kPrefix) + "/requests/" + kRequestId + "/status",
-               [=, &keys](const httplib::Request& request, httplib::Response& response) {
-                 const auto owner = authorize(keys, request, response);
-                 if (!owner) return;
-                 const auto job = find_job(*owner, request.matches[2], response);
+               [=](const httplib::Request& request, httplib::Response& response) {
+                 const auto caller = authorize(keys, request, response);
+                 if (!caller) return;
+                 const auto job = find_job(caller->owner, request.matches[2], response);
                  if (!job) return;
                  reply_json(response, is_finished(job->status) ? 200 : 202,
                             status_of(*job, request.matches[1], wants_logs(request), 0));
@@ -351,10 +453,10 @@ void QueueApi::add_routes() {
 
   server_->Get(
       std::string(kPrefix) + "/requests/" + kRequestId + "/status/stream",
-      [=, this, &keys](const httplib::Request& request, httplib::Response& response) {
-        const auto owner = authorize(keys, request, response);
-        if (!owner) return;
-        const auto job = find_job(*owner, request.matches[2], response);
+      [=, this](const httplib::Request& request, httplib::Response& response) {
+        const auto caller = authorize(keys, request, response);
+        if (!caller) return;
+        const auto job = find_job(caller->owner, request.matches[2], response);
         if (!job) return;
         const std::string id = job->id, prefix = request.matches[1];
         const bool with_logs = wants_logs(request);
@@ -363,45 +465,55 @@ void QueueApi::add_routes() {
         struct StreamState {
           std::string last_sent;
           int64_t logs_after = 0;
-          std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
+          uint64_t seen_version = 0;
+          bool first = true;
+          std::chrono::steady_clock::time_point last_read, last_write = std::chrono::steady_clock::now();
         };
         auto state = std::make_shared<StreamState>();
         response.set_header("Cache-Control", "no-cache");
         response.set_chunked_content_provider(
             "text/event-stream", [=, this](size_t, httplib::DataSink& sink) {
+              const auto& changes = store_.changes();
               for (;;) {
                 if (stopping_ || !sink.is_writable()) return false;
+                const auto now = std::chrono::steady_clock::now();
+                const uint64_t version =
+                    state->first ? changes.version() : changes.wait(id, state->seen_version, kStreamWake);
+                const bool announced = version != state->seen_version;
+                if (!state->first && !announced && now - state->last_read < kStreamReread) {
+                  if (now - state->last_write > kStreamKeepAlive) {
+                    const std::string ping = ": keepalive\n\n";
+                    if (!sink.write(ping.data(), ping.size())) return false;
+                    state->last_write = now;
+                  }
+                  continue;
+                }
+                state->first = false;
+                state->seen_version = version;
+                state->last_read = now;
                 const auto current = store_.find(id);
                 if (!current) return false;
                 auto status = status_of(*current, prefix, with_logs, state->logs_after, &state->logs_after);
-                const std::string text = status.dump();
-                const bool changed = text != state->last_sent || (with_logs && !status["logs"].empty());
-                if (changed) {
-                  const std::string event = "data: " + text + "\n\n";
-                  if (!sink.write(event.data(), event.size())) return false;
-                  state->last_sent = text;
-                  state->last_write = std::chrono::steady_clock::now();
-                  if (is_finished(current->status)) {
-                    sink.done();
-                    return true;
-                  }
+                const std::string text = core::json_text(status);
+                if (text == state->last_sent && !(with_logs && !status["logs"].empty())) continue;
+                const std::string event = "data: " + text + "\n\n";
+                if (!sink.write(event.data(), event.size())) return false;
+                state->last_sent = text;
+                state->last_write = std::chrono::steady_clock::now();
+                if (is_finished(current->status)) {
+                  sink.done();
                   return true;
                 }
-                if (std::chrono::steady_clock::now() - state->last_write > kStreamKeepAlive) {
-                  const std::string ping = ": keepalive\n\n";
-                  if (!sink.write(ping.data(), ping.size())) return false;
-                  state->last_write = std::chrono::steady_clock::now();
-                }
-                std::this_thread::sleep_for(kStreamPollInterval);
+                std::this_thread::sleep_for(kStreamMinEventInterval);
               }
             });
       });
 
   server_->Get(std::string(kPrefix) + "/requests/" + kRequestId,
-               [=, &keys](const httplib::Request& request, httplib::Response& response) {
-                 const auto owner = authorize(keys, request, response);
-                 if (!owner) return;
-                 const auto job = find_job(*owner, request.matches[2], response);
+               [=](const httplib::Request& request, httplib::Response& response) {
+                 const auto caller = authorize(keys, request, response);
+                 if (!caller) return;
+                 const auto job = find_job(caller->owner, request.matches[2], response);
                  if (!job) return;
                  if (!is_finished(job->status)) {
                    reply_detail(response, 400, "Request is still in progress");
@@ -420,25 +532,94 @@ void QueueApi::add_routes() {
                });
 
   server_->Put(std::string(kPrefix) + "/requests/" + kRequestId + "/cancel",
-               [=, this, &keys](const httplib::Request& request, httplib::Response& response) {
-                 const auto owner = authorize(keys, request, response);
-                 if (!owner) return;
-                 const auto job = find_job(*owner, request.matches[2], response);
+               [=, this](const httplib::Request& request, httplib::Response& response) {
+                 const auto caller = authorize(keys, request, response);
+                 if (!caller) return;
+                 const auto job = find_job(caller->owner, request.matches[2], response);
                  if (!job) return;
                  const core::Cancelled cancelled("the request was cancelled before it ran");
                  auto body = ordered_json::parse(cancelled.detail_json());
                  body["error_type"] = kClientCancelled;
                  body["status"] = cancelled.http_status();
                  body["billing"] = {{"units", 0}, {"cost_usd", "0.00"}};
-                 const auto outcome = store_.request_cancel(job->id, body.dump(), cancelled.http_status());
+                 const auto outcome =
+                     store_.request_cancel(job->id, core::json_text(body), cancelled.http_status());
                  if (!outcome) {
                    reply_json(response, 400, ordered_json{{"status", "ALREADY_COMPLETED"}});
                    return;
                  }
-                 if (*outcome == StoredJobStatus::running && runner_) runner_->cancel(job->id);
+                 if (*outcome == StoredJobStatus::running && workers_) workers_->job_cancelled(job->id);
                  log().info("job {}: cancellation requested ({})", job->id, to_string(*outcome));
                  reply_json(response, 202, ordered_json{{"status", "CANCELLATION_REQUESTED"}});
                });
+
+  // The key's history, newest first, a page at a time (the cursor is the last page's next_cursor).
+  server_->Get(std::string(kPrefix) + "/requests", [=, this](const httplib::Request& request,
+                                                             httplib::Response& response) {
+    const auto caller = authorize(keys, request, response);
+    if (!caller) return;
+    std::vector<core::Problem> problems;
+    const auto filter = parse_list_filter(request.get_param_value("status"));
+    if (!filter) {
+      problems.push_back(
+          {{"query", "status"},
+           "status \"" + request.get_param_value("status") +
+               "\" is not a state: use IN_QUEUE, IN_PROGRESS, COMPLETED, succeeded, failed or cancelled "
+               "(or leave it out for every job)",
+           "literal_error"});
+    }
+    const auto limit = parse_query_integer(request, "limit", kDefaultPageSize, 1, kMaxPageSize, problems);
+    const auto before =
+        parse_query_integer(request, "cursor", 0, 1, std::numeric_limits<int64_t>::max(), problems);
+    if (!problems.empty()) {
+      response.status = 422;
+      response.set_content(core::InvalidInput(problems).detail_json(), "application/json");
+      return;
+    }
+    const auto page = store_.list_jobs(caller->owner, *filter, static_cast<int>(limit), before);
+    ordered_json items = ordered_json::array();
+    for (const auto& job : page.jobs)
+      items.push_back(history_item(job, settings_.public_url, request.matches[1]));
+    reply_json(
+        response, 200,
+        ordered_json{{"requests", std::move(items)},
+                     {"next_cursor", page.next_before > 0 ? ordered_json(std::to_string(page.next_before))
+                                                          : ordered_json(nullptr)}});
+  });
+
+  // A finished job's data: its folder goes and its file URLs stop working; its record stays for usage.
+  server_->Delete(std::string(kPrefix) + "/requests/" + kRequestId, [=, this](const httplib::Request& request,
+                                                                              httplib::Response& response) {
+    const auto caller = authorize(keys, request, response);
+    if (!caller) return;
+    const auto job = find_job(caller->owner, request.matches[2], response);
+    if (!job) return;
+    if (!is_finished(job->status)) {
+      reply_detail(response, 409,
+                   "Request " + job->id + " is " + std::string(queue_state(job->status)) +
+                       ": cancel it first (PUT .../cancel), then delete it once it is COMPLETED");
+      return;
+    }
+    delete_job_data(store_, settings_.jobs_dir, job->id);
+    log().info("job {}: data deleted on request", job->id);
+    reply_json(response, 200, ordered_json{{"request_id", job->id}, {"deleted", true}});
+  });
+
+  // The key's usage over [from, to): jobs finished in it by outcome, billed units and their cost.
+  server_->Get("/usage", [=, this](const httplib::Request& request, httplib::Response& response) {
+    const auto caller = authorize(keys, request, response);
+    if (!caller) return;
+    std::vector<core::Problem> problems;
+    const auto from = parse_time(request, "from", kBeginningOfTime, problems);
+    const auto to = parse_time(request, "to", kNoEnd, problems);
+    if (!problems.empty()) {
+      response.status = 422;
+      response.set_content(core::InvalidInput(problems).detail_json(), "application/json");
+      return;
+    }
+    const auto usage = store_.usage(from, to, caller->owner);
+    reply_json(response, 200, usage_json(usage.empty() ? KeyUsage{caller->owner} : usage.front(), from, to));
+  });
 
   // Capability URLs: the token is the authorization (DECISIONS.md §30): result files and previews, and
   // completed uploads. Ranges come with the content provider (206 for Range requests).
@@ -490,6 +671,26 @@ void QueueApi::add_routes() {
     reply_json(response, 200, settings_.webhook_signer->jwks());
   });
 
+  // A handler that throws: an error of ours answers with its status and body; anything else is logged
+  // and answered without its message (cpp-httplib would put it in a header, server paths and all).
+  server_->set_exception_handler(
+      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr thrown) {
+        try {
+          std::rethrow_exception(thrown);
+        } catch (const core::Error& error) {
+          if (error.kind() != core::ErrorKind::internal) {
+            response.status = error.http_status();
+            response.set_content(error.detail_json(), "application/json");
+            return;
+          }
+          log().error("{} {}: {}", request.method, request.path, error.what());
+        } catch (const std::exception& error) {
+          log().error("{} {}: {}", request.method, request.path, error.what());
+        } catch (...) {
+          log().error("{} {}: an unknown exception", request.method, request.path);
+        }
+        reply_detail(response, 500, "Internal server error: the server's log has the details");
+      });
   server_->set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (!response.body.empty()) return;
     if (response.status == 404) {
@@ -505,18 +706,64 @@ void QueueApi::add_routes() {
   });
 }
 
+void QueueApi::add_operations_routes() {
+  // The process is up.
+  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+    reply_json(response, 200, ordered_json{{"status", "ok"}});
+  });
+  // It can take work: the store answers, the workers run, the data folder has room.
+  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+    ordered_json checks = ordered_json::object();
+    bool ready = true;
+    try {
+      store_.status_counts();
+      checks["store"] = "ok";
+    } catch (const std::exception& error) {
+      log().error("readyz: the store does not answer: {}", error.what());
+      checks["store"] = "unreachable";
+      ready = false;
+    }
+    const bool workers = workers_ == nullptr || workers_->alive();
+    checks["workers"] = workers_ == nullptr ? "none in this process" : (workers ? "ok" : "not all alive");
+    ready = ready && workers;
+    std::error_code error;
+    const auto space = std::filesystem::space(settings_.jobs_dir.parent_path(), error);
+    const bool room = !error && space.available >= settings_.min_free_disk_bytes;
+    checks["free_disk_bytes"] = error ? ordered_json(nullptr) : ordered_json(space.available);
+    checks["disk"] = room ? "ok" : "below the floor";
+    ready = ready && room;
+    reply_json(response, ready ? 200 : 503,
+               ordered_json{{"status", ready ? "ready" : "not ready"}, {"checks", checks}});
+  });
+  // Prometheus' text format.
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    std::map<StoredJobStatus, int64_t> counts;
+    for (const auto& [status, count] : store_.status_counts()) counts[status] = count;
+    std::string text =
+        "# HELP avtrain_jobs_waiting Jobs waiting in the queue.\n# TYPE avtrain_jobs_waiting gauge\n";
+    text += fmt::format("avtrain_jobs_waiting {}\n", counts[StoredJobStatus::queued]);
+    text += "# HELP avtrain_jobs Jobs in the store by state.\n# TYPE avtrain_jobs gauge\n";
+    for (const auto status : {StoredJobStatus::queued, StoredJobStatus::running, StoredJobStatus::succeeded,
+                              StoredJobStatus::failed, StoredJobStatus::cancelled}) {
+      text += fmt::format("avtrain_jobs{{state=\"{}\"}} {}\n", to_string(status), counts[status]);
+    }
+    if (workers_) text += workers_->metrics_text();
+    response.set_content(text, "text/plain; version=0.0.4");
+  });
+}
+
 void QueueApi::add_storage_routes() {
-  const auto& keys = settings_.api_keys;
+  const ApiKeys* const keys = settings_.api_keys.get();
   const auto reply_upload = [](httplib::Response& response, const UploadAnswer& answer) {
     response.status = answer.status;
     response.set_content(answer.body, "application/json");
   };
   for (const bool multipart : {false, true}) {
     server_->Post(multipart ? "/storage/upload/initiate-multipart" : "/storage/upload/initiate",
-                  [=, this, &keys](const httplib::Request& request, httplib::Response& response) {
-                    const auto owner = authorize(keys, request, response);
-                    if (!owner) return;
-                    reply_upload(response, uploads_->initiate(*owner, request.body, multipart));
+                  [=, this](const httplib::Request& request, httplib::Response& response) {
+                    const auto caller = authorize(keys, request, response);
+                    if (!caller) return;
+                    reply_upload(response, uploads_->initiate(caller->owner, request.body, multipart));
                   });
   }
   // The upload URLs are capabilities: the official client's PUTs carry no key. Bodies stream to disk.

@@ -13,8 +13,13 @@
 //   GET  /.well-known/jwks.json                  the public keys that verify webhook signatures (§36)
 //   POST /storage/upload/initiate[-multipart]    the official client's uploads (service/uploads.h, §38)
 //   PUT  /storage/upload/{token}[/{part}], POST /storage/upload/{token}/complete
-// Every job and upload-initiating route needs the submitting key (`Authorization: Key K` or `Bearer K`)
-// when keys are configured; another key's job is 404. Files, upload URLs and the JWKS need no key.
+//   GET  {prefix}/requests?status=&limit=&cursor= the key's history, newest first
+//   DELETE {prefix}/requests/{id}                 a finished job's data (409 while it runs)
+//   GET  /usage?from=&to=                         the key's jobs and units over a period
+//   GET  /healthz, /readyz, /metrics              operations (no key: restrict them by network)
+// Every job, history, usage and upload-initiating route needs the submitting key (`Authorization: Key K`
+// or `Bearer K`) when keys are configured; another key's job is 404. Files, upload URLs, the JWKS and
+// the operations routes need no key.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -31,7 +36,7 @@ class Server;
 namespace avtrain::service {
 
 class JobStore;
-class JobRunner;
+class Workers;
 class WebhookSigner;
 
 struct ApiSettings {
@@ -39,10 +44,13 @@ struct ApiSettings {
   int port = 8080;  // 0: any free port
   // Base of every URL the API hands out; empty: http://host:port of the bound socket.
   std::string public_url;
-  ApiKeys api_keys = ApiKeys::none();  // none: no authentication (loopback only)
+  std::shared_ptr<const ApiKeys> api_keys;  // null: no authentication (loopback only)
   LocalFilePolicy local_files = LocalFilePolicy::refuse_all();
+  std::filesystem::path jobs_dir;     // DATA/jobs: DELETE removes a job's folder there
   std::filesystem::path uploads_dir;  // DATA/uploads
   uint64_t max_upload_bytes = kDefaultMaxUploadBytes;
+  // GET /readyz fails while the data folder's free space is below this.
+  uint64_t min_free_disk_bytes = uint64_t{1} << 30;
   WebhookSigner* webhook_signer = nullptr;  // publishes /.well-known/jwks.json when set
 };
 
@@ -60,21 +68,22 @@ class QueueApi {
   // The uploads the storage routes take (the runner resolves requests' upload URLs through it).
   Uploads& uploads() { return *uploads_; }
 
-  // Serves requests until stop(); submissions wake `runner`'s workers, cancels reach its jobs.
-  void serve(JobRunner& runner);
+  // Serves requests until stop(); submissions and cancels are told to `workers` (none: the store alone).
+  void serve(Workers* workers);
   // Ends serve() (from any thread; open event streams end within a second).
   void stop();
 
  private:
   void add_routes();
   void add_storage_routes();
+  void add_operations_routes();
 
   JobStore& store_;
   ApiSettings settings_;
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<Uploads> uploads_;
   int port_ = 0;
-  JobRunner* runner_ = nullptr;
+  Workers* workers_ = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

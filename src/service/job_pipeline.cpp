@@ -8,10 +8,13 @@
 #include <cctype>
 #include <memory>
 
+#include "core/byte_text.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
+#include "dataset/archive.h"
 #include "dataset/debug_archive.h"
 #include "dataset/preprocess.h"
 #include "models/audio/audio_config.h"
@@ -21,11 +24,14 @@
 #include "models/text/prompt_encoder.h"
 #include "models/transformer/transformer_model.h"
 #include "models/video_vae/video_vae_encoder.h"
+#include "service/disk_space.h"
 #include "service/fetch.h"
+#include "service/folder_lock.h"
 #include "service/job_validation.h"
 #include "service/queue_errors.h"
 #include "service/request/billing.h"
 #include "service/request/config_file.h"
+#include "service/retention.h"
 #include "train/lora.h"
 #include "train/trainer.h"
 #include "train/training_data.h"
@@ -116,6 +122,10 @@ ordered_json file_entry(const fs::path& path, const std::string& content_type, c
 json download_stage(const TrainingRequest& request, const JobPaths& paths, FetchOptions options,
                     core::Progress& progress) {
   options.field = "training_data_url";
+  // The archive and its extraction must fit before a byte is downloaded.
+  options.size_check = [&paths](uint64_t announced) {
+    return space_problem(paths.root, 2 * announced, "the training archive and its extraction");
+  };
   const std::string name = archive_file_name(request.training_data_url);
   auto archive_progress = progress.stage("archive", 0.0, request.validation.empty() ? 1.0 : 0.8);
   const auto fetched =
@@ -131,7 +141,13 @@ json download_stage(const TrainingRequest& request, const JobPaths& paths, Fetch
 }
 
 json preprocess_stage(const TrainingRequest& request, const TrainingShape& shape, const JobPaths& paths,
-                      const json& download, core::Progress& progress) {
+                      const models::ModelFiles& files, const json& download, core::Progress& progress) {
+  // What extraction, the pair tensors and the checkpoints will write must fit before anything is.
+  const auto contents = dataset::archive_contents(download.at("archive").get<std::string>(),
+                                                  download.at("archive_name").get<std::string>());
+  require_free_space(paths.root,
+                     contents.bytes + job_working_bytes(shape, contents.clips / 2, request.rank, files),
+                     "extracting the archive, preprocessing and training");
   // A rerun after a failure inside this stage starts it over: extraction wants an empty folder.
   std::error_code ignored;
   fs::remove_all(paths.dataset_dir(), ignored);
@@ -166,6 +182,21 @@ std::vector<std::string> job_prompts(const TrainingRequest& request, const json&
   for (const auto& entry : request.validation) add(entry.prompt);
   if (!request.validation.empty()) add(request.validation_negative_prompt);
   return prompts;
+}
+
+// Whether a pair's latent file is there and can be trusted: written atomically, so present means
+// complete, but a file damaged since (a flipped bit, a truncated copy) is encoded again, not trusted.
+bool whole_latent_file(const fs::path& file) {
+  if (!fs::exists(file)) return false;
+  try {
+    const auto set = core::SafetensorsFile::open(file);
+    const auto why = set.damage();
+    if (!why) return true;
+    job_log().warn("latent cache: {}; encoding the pair again", *why);
+  } catch (const core::Error& error) {
+    job_log().warn("latent cache: {}; encoding the pair again", error.what());
+  }
+  return false;
 }
 
 json encode_stage(const TrainingRequest& request, const ValidationShape& shape, const JobPaths& paths,
@@ -219,7 +250,7 @@ json encode_stage(const TrainingRequest& request, const ValidationShape& shape, 
   for (const auto& pair : pairs) {
     const std::string name = pair.at("name").get<std::string>();
     const fs::path latent_file = paths.latents_dir() / (name + ".safetensors");
-    if (!fs::exists(latent_file)) {  // written atomically: present means complete
+    if (!whole_latent_file(latent_file)) {
       const auto set = core::SafetensorsSet::open(pair.at("tensors").get<std::string>());
       const auto& metadata = set.metadata();
       const double fps = std::stod(metadata.at("frame_rate"));
@@ -275,7 +306,9 @@ class LatentCacheData : public train::TrainingData {
 
 json train_stage(const TrainingRequest& request, const TrainingShape& shape, const ValidationShape& vshape,
                  const JobPaths& paths, const models::ModelFiles& files, const json& encoded,
-                 torch::Device device, const PreviewListener& on_preview, core::Progress& progress) {
+                 const JobOptions& job_options, core::Progress& progress) {
+  const torch::Device device = job_options.device;
+  const PreviewListener& on_preview = job_options.on_preview;
   std::vector<fs::path> latent_files;
   for (const auto& file : encoded.at("latents")) latent_files.emplace_back(file.get<std::string>());
   const LatentCacheData data(std::move(latent_files));
@@ -320,6 +353,11 @@ json train_stage(const TrainingRequest& request, const TrainingShape& shape, con
     // A run killed between a checkpoint and its preview renders that preview when it resumes.
     options.on_resume = [&paths, render_preview, preview_due](const train::CheckpointInfo& info) {
       if (preview_due(info.step) && !fs::exists(paths.preview_file(info.step))) render_preview(info.step);
+    };
+  }
+  if (job_options.on_step) {
+    options.on_step = [&job_options](const train::StepMetrics& metrics) {
+      job_options.on_step(metrics.step_seconds);
     };
   }
   train::Trainer trainer(transformer, options);
@@ -367,7 +405,8 @@ ordered_json upload_stage(const TrainingRequest& request, const TrainingShape& s
   const fs::path lora =
       place(state.products(JobStage::training).at("lora_file").get<std::string>(), kLoraFileName);
   const fs::path config = outputs / kConfigFileName;
-  write_file_atomically(config, make_config_file(request, base_model_name(files), shape).dump(2) + "\n");
+  write_file_atomically(config,
+                        core::json_text(make_config_file(request, base_model_name(files), shape), 2) + "\n");
 
   ordered_json result;
   result["lora_file"] = file_entry(lora, "application/octet-stream", options);
@@ -406,9 +445,24 @@ void report_written_previews(const JobPaths& paths, const PreviewListener& on_pr
   for (const int64_t step : steps) on_preview(step, paths.preview_file(step));
 }
 
+// A folder that holds other things and no request.json is not a job folder: a job never mixes its
+// files with them, nor writes its log or error there.
+void refuse_foreign_folder(const JobPaths& paths) {
+  if (!fs::is_directory(paths.root) || fs::exists(paths.request_file())) return;
+  for (const auto& entry : fs::directory_iterator(paths.root)) {
+    const auto name = entry.path().filename();
+    if (name != ".lock" && name != paths.log_file().filename()) {
+      throw core::InvalidInput(
+          paths.root.string() + " holds " + name.string() +
+          " but no request.json: it is not an avtrain job folder. Choose an empty folder (or "
+          "a new one) for the job, or the folder of this very job to continue it");
+    }
+  }
+}
+
 // The request stored in the job folder must be this one: a rerun continues the same job.
 void claim_job_folder(const TrainingRequest& request, const JobPaths& paths) {
-  const std::string normalized = to_json(request).dump(2) + "\n";
+  const std::string normalized = core::json_text(to_json(request), 2) + "\n";
   if (fs::exists(paths.request_file())) {
     if (read_json_file(paths.request_file()) != json::parse(normalized)) {
       throw core::InvalidInput(paths.root.string() +
@@ -442,7 +496,7 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
   if (state.finished(JobStage::uploading) && fs::exists(paths.result_file())) {
     job_log().info("job in {} already finished: returning its result", paths.root.string());
     const auto stored = read_json_file(paths.result_file());
-    return ordered_json::parse(stored.dump());
+    return ordered_json::parse(core::json_text(stored));
   }
 
   struct Span {
@@ -453,6 +507,14 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
       Span{JobStage::downloading, 0.00, 0.05}, Span{JobStage::preprocessing, 0.05, 0.15},
       Span{JobStage::encoding, 0.15, 0.25},    Span{JobStage::training, 0.25, 0.95},
       Span{JobStage::validating, 0.95, 0.98},  Span{JobStage::uploading, 0.98, 1.00}};
+  // Latents found damaged before training (a flipped bit since they were written) are encoded again.
+  if (state.finished(JobStage::encoding) && !state.finished(JobStage::training)) {
+    const auto& latents = state.products(JobStage::encoding).at("latents");
+    if (!std::all_of(latents.begin(), latents.end(),
+                     [](const json& file) { return whole_latent_file(file.get<std::string>()); })) {
+      state.reopen(JobStage::encoding);
+    }
+  }
   report_written_previews(paths, options.on_preview);
   ordered_json result;
   for (const auto& span : spans) {
@@ -469,8 +531,8 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
         break;
       case JobStage::preprocessing:
         state.mark_finished(
-            span.stage,
-            preprocess_stage(request, shape, paths, state.products(JobStage::downloading), stage_progress));
+            span.stage, preprocess_stage(request, shape, paths, files, state.products(JobStage::downloading),
+                                         stage_progress));
         break;
       case JobStage::encoding: {
         // A job folder whose download finished before the references were fetched there fetches them now.
@@ -485,9 +547,9 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
         break;
       }
       case JobStage::training:
-        state.mark_finished(span.stage, train_stage(request, shape, validation_shape(shape), paths, files,
-                                                    state.products(JobStage::encoding), options.device,
-                                                    options.on_preview, stage_progress));
+        state.mark_finished(span.stage,
+                            train_stage(request, shape, validation_shape(shape), paths, files,
+                                        state.products(JobStage::encoding), options, stage_progress));
         break;
       case JobStage::validating:
         state.mark_finished(span.stage, validate_stage(request, validation_shape(shape), paths, files, state,
@@ -495,8 +557,14 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
         break;
       case JobStage::uploading:
         result = upload_stage(request, shape, paths, files, state, options);
-        write_file_atomically(paths.result_file(), result.dump(2) + "\n");
+        write_file_atomically(paths.result_file(), core::json_text(result, 2) + "\n");
         state.mark_finished(span.stage, json{{"result", paths.result_file().string()}});
+        {
+          // Delivered: nothing left needs the working files (service/retention.h).
+          const uint64_t freed = remove_working_files(paths);
+          job_log().info("removed the job's working files ({}); {} kept in {}", core::byte_text(freed),
+                         core::byte_text(folder_bytes(paths.root)), paths.root.string());
+        }
         break;
     }
     stage_progress.update(1.0);
@@ -507,7 +575,25 @@ ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, cons
 namespace {
 
 // error.json for a failed job: its body, its HTTP status and billing 0 (DECISIONS.md §32).
-JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, const core::Error& error) {
+JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, const core::Error& raw_error) {
+  // A write that failed for want of space says so plainly, naming the stage (the first not finished).
+  std::optional<core::InternalError> out_of_space;
+  if (raw_error.kind() == core::ErrorKind::internal && is_out_of_space(raw_error.what())) {
+    job_log().error("job failed: {}", raw_error.what());
+    std::string stage = "uploading";
+    try {
+      const JobState state(paths);
+      for (const auto candidate : kJobStages) {
+        if (!state.finished(candidate)) {
+          stage = std::string(to_string(candidate));
+          break;
+        }
+      }
+    } catch (const core::Error&) {
+    }
+    out_of_space.emplace(out_of_space_message(paths.root, "the " + stage + " stage"));
+  }
+  const core::Error& error = out_of_space ? *out_of_space : raw_error;
   job_log().error("job failed: {}", error.what());
   auto body = ordered_json::parse(error.detail_json());
   if (error.kind() == core::ErrorKind::cancelled) body["error_type"] = kClientCancelled;
@@ -518,7 +604,12 @@ JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, con
   body["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
   std::error_code ignored;
   fs::remove(paths.result_file(), ignored);
-  write_file_atomically(paths.error_file(), body.dump(2) + "\n");
+  // A full disk may refuse error.json too: the body is still returned (printed, stored), not lost.
+  try {
+    write_file_atomically(paths.error_file(), core::json_text(body, 2) + "\n");
+  } catch (const core::Error& unwritten) {
+    job_log().error("{}", unwritten.what());
+  }
   return {error.exit_code(), std::move(body)};
 }
 
@@ -527,7 +618,9 @@ JobRun record_failure(const TrainingRequest& request, const JobPaths& paths, con
 JobRun run_recorded_job(const TrainingRequest& request, const JobPaths& paths,
                         const models::ModelFiles& files, const JobOptions& options,
                         core::Progress& progress) {
-  fs::create_directories(paths.root);
+  // Neither a foreign folder nor one another process runs in gets anything written into it.
+  refuse_foreign_folder(paths);
+  const FolderLock lock(paths.root, "job folder");
   core::LogFileSink log_file(paths.log_file().string());
   std::error_code ignored;
   try {

@@ -62,6 +62,8 @@ struct JobOptions {
   // Each validation preview once it is written (previews/step_N.mp4), also those a resumed job finds
   // from an earlier run; the server lists them in the job's status.
   PreviewListener on_preview;
+  // After each training step, with its wall-clock seconds (the server's steps-per-second metric).
+  std::function<void(double step_seconds)> on_step;
 };
 
 // Runs (or continues) the job in `paths` and returns the result JSON in the hosted endpoint's shape:
@@ -80,7 +82,9 @@ struct JobRun {
 
 // run_job with its log in job.log, then result.json on success, or on failure error.json: the error's
 // body ({"detail": [...]}, the 422 body for invalid input and rejected datasets) with "status" (the
-// HTTP status) and "billing" {"units": 0, "cost_usd": "0.00"} (DECISIONS.md §32); no result then.
+// HTTP status) and "billing" {"units": 0, "cost_usd": "0.00"} (DECISIONS.md §32); no result then. The
+// job folder is locked meanwhile (service/folder_lock.h): when another process runs in it, this throws
+// core::InvalidInput naming that process and writes nothing.
 JobRun run_recorded_job(const TrainingRequest& request, const JobPaths& paths,
                         const models::ModelFiles& files, const JobOptions& options, core::Progress& progress);
 

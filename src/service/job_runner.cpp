@@ -8,10 +8,13 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/runtime.h"
 #include "service/queue_errors.h"
 #include "service/request/training_request.h"
+#include "service/retention.h"
 #include "service/uploads.h"
 #include "service/webhook.h"
 #include "service/webhook_signing.h"
@@ -32,6 +35,8 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(500);
 // The housekeeper looks for due webhooks and start deadlines at least this often (and at once after
 // each submission and each finished job).
 constexpr auto kHousekeepingInterval = std::chrono::seconds(5);
+// Retention is applied at start and then this often.
+constexpr auto kRetentionInterval = std::chrono::hours(1);
 // The user id of webhooks of a server without API keys (its jobs have no key identity).
 constexpr const char* kAnonymousUser = "anonymous";
 
@@ -62,7 +67,14 @@ std::string first_message(const json& body) {
 }  // namespace
 
 JobRunner::JobRunner(JobStore& store, RunnerSettings settings)
-    : store_(store), settings_(std::move(settings)) {}
+    : store_(store), settings_(std::move(settings)) {
+  if (settings_.api_keys) {
+    may_start_ = [keys = settings_.api_keys](std::string_view owner, int64_t running) {
+      const auto limit = keys->limits_of(owner).max_concurrent_jobs;
+      return !limit || running < *limit;
+    };
+  }
+}
 
 JobRunner::~JobRunner() { stop(); }
 
@@ -77,18 +89,35 @@ void JobRunner::start() {
   for (const auto& id : lost) log().warn("job {}: lost with its server; no retry asked, failed", id);
   const int requeued = store_.requeue_interrupted();
   if (requeued > 0) log().info("{} interrupted job(s) queued again to resume from their folders", requeued);
-  for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this, i] { work(i); });
+  const auto poison = store_.fail_lost_jobs(
+      settings_.max_lost_runs,
+      core::json_text(request_error_body(
+          kRunnerDisconnected, 503,
+          fmt::format(
+              "the server stopped unexpectedly during each of this request's last {} runs (killed, out of "
+              "memory or crashed): it is not run again. Check the server's log, then submit it again",
+              settings_.max_lost_runs))),
+      503);
+  for (const auto& id : poison) {
+    log().error("job {}: lost with its server {} times; failed instead of run again", id,
+                settings_.max_lost_runs);
+  }
+  worker_states_.resize(static_cast<size_t>(settings_.workers));
+  for (int i = 0; i < settings_.workers; ++i) {
+    worker_states_[static_cast<size_t>(i)].device = worker_device(settings_.job_options.device, i);
+    threads_.emplace_back([this, i] { work(i); });
+  }
   threads_.emplace_back([this] { keep_house(); });
 }
 
-void JobRunner::notify_submitted() {
+void JobRunner::job_submitted() {
   const std::lock_guard lock(mutex_);  // a worker between its empty claim and its wait still wakes
   wake_workers_.notify_all();
   housework_due_ = true;  // a new start deadline may be the nearest
   wake_housekeeper_.notify_all();
 }
 
-void JobRunner::cancel(const std::string& request_id) {
+void JobRunner::job_cancelled(const std::string& request_id) {
   const std::lock_guard lock(mutex_);
   if (const auto it = running_.find(request_id); it != running_.end()) it->second->cancel();
 }
@@ -106,14 +135,54 @@ void JobRunner::stop() {
   threads_.clear();
 }
 
+bool JobRunner::alive() const {
+  const std::lock_guard lock(mutex_);
+  return !stopping_ && live_workers_ == settings_.workers;
+}
+
+std::string JobRunner::metrics_text() const {
+  std::string text =
+      "# HELP avtrain_worker_steps_per_second Training steps per second of the worker's job (0 when idle).\n"
+      "# TYPE avtrain_worker_steps_per_second gauge\n";
+  std::string memory =
+      "# HELP avtrain_worker_device_memory_bytes Memory the worker's device holds (CUDA allocator, or the "
+      "process's RSS on the CPU).\n# TYPE avtrain_worker_device_memory_bytes gauge\n";
+  {
+    const std::lock_guard lock(mutex_);
+    for (size_t worker = 0; worker < worker_states_.size(); ++worker) {
+      const auto& state = worker_states_[worker];
+      text += fmt::format("avtrain_worker_steps_per_second{{worker=\"{}\",device=\"{}\"}} {:.6g}\n", worker,
+                          state.device.str(), state.steps_per_second);
+      memory += fmt::format("avtrain_worker_device_memory_bytes{{worker=\"{}\",device=\"{}\"}} {}\n", worker,
+                            state.device.str(), core::device_memory(state.device).current_bytes);
+    }
+  }
+  text += memory;
+  text +=
+      "# HELP avtrain_webhook_deliveries_total Webhooks by how their delivery ended.\n"
+      "# TYPE avtrain_webhook_deliveries_total counter\n";
+  text += fmt::format("avtrain_webhook_deliveries_total{{result=\"delivered\"}} {}\n",
+                      webhooks_delivered_.load());
+  text +=
+      fmt::format("avtrain_webhook_deliveries_total{{result=\"refused\"}} {}\n", webhooks_refused_.load());
+  text +=
+      fmt::format("avtrain_webhook_deliveries_total{{result=\"gave_up\"}} {}\n", webhooks_given_up_.load());
+  return text;
+}
+
 void JobRunner::work(int worker_index) {
+  ++live_workers_;
+  struct Leaving {
+    std::atomic<int>& live;
+    ~Leaving() { --live; }
+  } leaving{live_workers_};
   for (;;) {
     std::optional<StoredJob> job;
     {
       std::unique_lock lock(mutex_);
       for (;;) {
         if (stopping_) return;
-        job = store_.claim_next();
+        job = store_.claim_next(may_start_);
         if (job) break;
         wake_workers_.wait_for(lock, std::chrono::seconds(2));
       }
@@ -159,6 +228,11 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
     });
     JobOptions options = settings_.job_options;
     options.device = worker_device(options.device, worker_index);
+    options.on_step = [this, worker_index](double step_seconds) {
+      const std::lock_guard lock(mutex_);
+      worker_states_[static_cast<size_t>(worker_index)].steps_per_second =
+          step_seconds > 0 ? 1.0 / step_seconds : 0;
+    };
     options.file_url = [&](const std::filesystem::path& file, const std::string& content_type) {
       const std::string name = file.filename().string();
       const std::string token = store_.publish_file(job.id, file, name, content_type);
@@ -197,6 +271,7 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
   {
     const std::lock_guard lock(mutex_);
     running_.erase(job.id);
+    worker_states_[static_cast<size_t>(worker_index)].steps_per_second = 0;
     interrupted_by_shutdown = stopping_ && run.exit_code == kCancelledExitCode;
   }
   if (interrupted_by_shutdown && !store_.find(job.id)->cancel_requested) {
@@ -209,11 +284,12 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
                                  : run.exit_code == kCancelledExitCode ? StoredJobStatus::cancelled
                                                                        : StoredJobStatus::failed;
   const int http_status = run.exit_code == 0 ? 200 : run.body.value("status", 500);
-  store_.finish(job.id, status, run.body.dump(), http_status);
+  store_.finish(job.id, status, core::json_text(run.body), http_status);
   log().info("worker {}: job {} {}", worker_index, job.id, to_string(status));
 }
 
 void JobRunner::keep_house() {
+  auto next_retention = Clock::now();
   const auto stopping = [this] {
     const std::lock_guard lock(mutex_);
     return stopping_;
@@ -238,6 +314,10 @@ void JobRunner::keep_house() {
           504);
       for (const auto& id : expired) log().info("job {}: not started by its deadline; failed (billed 0)", id);
       deliver_pending_webhooks(stopping);
+      if (settings_.retention.count() > 0 && Clock::now() >= next_retention) {
+        apply_retention(store_, settings_.jobs_dir, settings_.uploads, settings_.retention);
+        next_retention = Clock::now() + kRetentionInterval;
+      }
     } catch (const std::exception& error) {
       log().error("housekeeping: {}", error.what());
     }
@@ -251,7 +331,8 @@ void JobRunner::deliver_pending_webhooks(const std::function<bool()>& stopping) 
     if (stopping()) return;
     const bool ok = job.status == StoredJobStatus::succeeded;
     const auto payload = json::parse(job.result_json);
-    const auto body = webhook_body(job.id, ok, payload, ok ? std::string() : first_message(payload)).dump();
+    const auto body =
+        core::json_text(webhook_body(job.id, ok, payload, ok ? std::string() : first_message(payload)));
     // Signed afresh for every attempt: receivers refuse timestamps more than 300 s off.
     WebhookHeaders sign;
     if (settings_.webhook_signer) {
@@ -262,6 +343,9 @@ void JobRunner::deliver_pending_webhooks(const std::function<bool()>& stopping) 
     }
     const auto result = deliver_webhook(job.webhook_url, body, options, stopping, sign);
     if (result == WebhookResult::stopped) return;
+    ++(result == WebhookResult::delivered  ? webhooks_delivered_
+       : result == WebhookResult::rejected ? webhooks_refused_
+                                           : webhooks_given_up_);
     // Delivered, refused for good or given up after every retry: either way it is not sent again
     // (deliver_webhook logged why).
     store_.mark_webhook_delivered(job.id);

@@ -9,8 +9,11 @@
 // 0). Stopping the server (stop(), the destructor) interrupts running jobs WITHOUT finishing them: they
 // go back to the queue at their places and resume from their folders' last stage and checkpoint at the
 // next start. A job whose server died while it ran is queued again the same way at the next start
-// (JobStore::requeue_interrupted), unless it asked for no retry (x-fal-no-retry): that one fails as
-// runner_disconnected.
+// (JobStore::requeue_interrupted), unless it asked for no retry (x-fal-no-retry) or its runs were lost
+// that way 3 times (a poison job, which would otherwise kill every server it meets): that one fails as
+// runner_disconnected, billed 0. The housekeeper also applies the data retention (service/retention.h).
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -22,9 +25,11 @@
 #include <vector>
 
 #include "models/checkpoint.h"
+#include "service/api_keys.h"
 #include "service/job_pipeline.h"
 #include "service/job_store.h"
 #include "service/request/resource_location.h"
+#include "service/workers.h"
 
 namespace avtrain::core {
 class Progress;
@@ -49,9 +54,15 @@ struct RunnerSettings {
   bool allow_private_webhooks = false;
   WebhookSigner* webhook_signer = nullptr;  // signs every webhook when set
   const Uploads* uploads = nullptr;         // resolves requests' upload URLs when set
+  // Finished jobs' data and uploads older than this are deleted (service/retention.h); 0: kept.
+  std::chrono::seconds retention{std::chrono::hours(24 * 30)};
+  // A job whose runs were lost with their server this many times fails as runner_disconnected.
+  int max_lost_runs = 3;
+  // The keys' limits: a key at its max_concurrent_jobs has its next job wait (null: no limits).
+  std::shared_ptr<const ApiKeys> api_keys;
 };
 
-class JobRunner {
+class JobRunner : public Workers {
  public:
   JobRunner(JobStore& store, RunnerSettings settings);
   ~JobRunner();  // stop()
@@ -61,11 +72,16 @@ class JobRunner {
   // Starts the workers and the webhook sender.
   void start();
   // A job was queued: an idle worker takes it now.
-  void notify_submitted();
+  void job_submitted() override;
   // Stops a running job at its next clean point (the store already records the request).
-  void cancel(const std::string& request_id);
+  void job_cancelled(const std::string& request_id) override;
   // Interrupts running jobs (left resumable) and joins every thread.
   void stop();
+  // Every worker thread runs (none ended by an unexpected exception).
+  bool alive() const override;
+  // avtrain_worker_steps_per_second, avtrain_worker_device_memory_bytes (per worker),
+  // avtrain_webhook_deliveries_total (by result).
+  std::string metrics_text() const override;
 
  private:
   void work(int worker_index);
@@ -76,12 +92,21 @@ class JobRunner {
 
   JobStore& store_;
   RunnerSettings settings_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_workers_, wake_housekeeper_;
   bool stopping_ = false;
   bool housework_due_ = false;  // a job finished or was submitted since the housekeeper last looked
   std::map<std::string, core::Progress*> running_;  // request_id -> its job's progress (for cancel)
   std::vector<std::thread> threads_;
+  // Per worker, for the metrics: its device and the rate of its job's last training step (0 when idle).
+  struct WorkerState {
+    torch::Device device = torch::kCPU;
+    double steps_per_second = 0;
+  };
+  std::vector<WorkerState> worker_states_;  // guarded by mutex_
+  std::atomic<int> live_workers_{0};
+  JobStore::MayStart may_start_;  // the keys' max_concurrent_jobs
+  std::atomic<int64_t> webhooks_delivered_{0}, webhooks_refused_{0}, webhooks_given_up_{0};
 };
 
 }  // namespace avtrain::service

@@ -10,11 +10,14 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 
 namespace avtrain::service {
@@ -78,11 +81,17 @@ CREATE TABLE files (
 )sql";
 
 // Version 1 -> 2: the request check's notes, the start deadline and no-retry of the hosted queue's
-// headers, validation previews and uploads.
+// headers, runs lost with their server (poison jobs), billed units and deletion for the usage ledger,
+// validation previews and uploads.
 constexpr const char* kMigrationTo2 = R"sql(
 ALTER TABLE jobs ADD COLUMN notes_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE jobs ADD COLUMN start_deadline_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN no_retry INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN lost_runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN billing_units INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_owner ON jobs (owner, sequence);
+CREATE INDEX jobs_by_finish ON jobs (finished_ms);
 CREATE TABLE previews (
   job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   step INTEGER NOT NULL,
@@ -111,7 +120,7 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {kCreateSchema, 
 constexpr const char* kJobColumns =
     "id, owner, request_json, webhook_url, status, stage, progress, message, cancel_requested, "
     "submitted_ms, started_ms, finished_ms, attempts, result_json, http_status, webhook_delivered, "
-    "notes_json, start_deadline_ms, no_retry";
+    "notes_json, start_deadline_ms, no_retry, sequence, lost_runs, billing_units, deleted_ms";
 
 StoredJobStatus status_from_text(std::string_view text, const std::string& database_file) {
   for (const auto status : {StoredJobStatus::queued, StoredJobStatus::running, StoredJobStatus::succeeded,
@@ -335,6 +344,16 @@ class WriteTransaction {
   bool open_ = true;
 };
 
+// The units a result bills ({"billing": {"units": N}}); 0 when it names none.
+int64_t billed_units(std::string_view body_json) {
+  const auto body = nlohmann::json::parse(body_json, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return 0;
+  const auto billing = body.find("billing");
+  if (billing == body.end() || !billing->is_object()) return 0;
+  const auto units = billing->find("units");
+  return units != billing->end() && units->is_number_integer() ? units->get<int64_t>() : 0;
+}
+
 StoredJob read_job(const Statement& row, const std::string& database_file) {
   StoredJob job;
   job.id = row.text(0);
@@ -356,6 +375,10 @@ StoredJob read_job(const Statement& row, const std::string& database_file) {
   job.notes = nlohmann::json::parse(row.text(16)).get<std::vector<std::string>>();
   job.start_deadline_ms = row.integer(17);
   job.no_retry = row.integer(18) != 0;
+  job.sequence = row.integer(19);
+  job.lost_runs = static_cast<int>(row.integer(20));
+  job.billing_units = row.integer(21);
+  job.deleted_ms = row.integer(22);
   return job;
 }
 
@@ -443,7 +466,7 @@ std::string JobStore::submit(const JobSubmission& submission) {
       .bind(2, submission.owner)
       .bind(3, submission.request_json)
       .bind(4, submission.webhook_url);
-  insert.bind(5, now_ms()).bind(6, nlohmann::json(submission.notes).dump());
+  insert.bind(5, now_ms()).bind(6, core::json_text(nlohmann::json(submission.notes)));
   insert.bind(7, submission.start_deadline_ms).bind(8, submission.no_retry ? 1 : 0);
   insert.run();
   return id;
@@ -466,39 +489,54 @@ std::optional<int64_t> JobStore::queue_position(std::string_view id) const {
   return select.integer(0);
 }
 
-std::optional<StoredJob> JobStore::claim_next() {
+std::optional<StoredJob> JobStore::claim_next(const MayStart& may_start) {
   const std::lock_guard lock(db_->mutex);
   constexpr std::string_view kOperation = "claim the next job";
   WriteTransaction transaction(*db_, kOperation);
   const int64_t now = now_ms();
-  Statement oldest(
-      *db_, kOperation,
-      "SELECT id FROM jobs WHERE status = 'queued' AND (start_deadline_ms = 0 OR start_deadline_ms > ?) "
-      "ORDER BY sequence LIMIT 1");
-  oldest.bind(1, now);
-  if (!oldest.step()) return std::nullopt;  // the rollback only ends the transaction
-  const std::string id = oldest.text(0);
-  oldest.reset();
+  // Running jobs per owner, for owners whose limit may hold their next job back.
+  std::map<std::string, int64_t, std::less<>> running;
+  if (may_start) {
+    Statement count(*db_, kOperation,
+                    "SELECT owner, COUNT(*) FROM jobs WHERE status = 'running' GROUP BY owner");
+    while (count.step()) running[count.text(0)] = count.integer(1);
+  }
+  Statement queued(*db_, kOperation,
+                   "SELECT id, owner FROM jobs WHERE status = 'queued' AND (start_deadline_ms = 0 OR "
+                   "start_deadline_ms > ?) "
+                   "ORDER BY sequence");
+  queued.bind(1, now);
+  std::optional<std::string> id;
+  while (!id && queued.step()) {
+    const std::string owner = queued.text(1);
+    const auto found = running.find(owner);
+    if (!may_start || may_start(owner, found == running.end() ? 0 : found->second)) id = queued.text(0);
+  }
+  queued.reset();
+  if (!id) return std::nullopt;  // the rollback only ends the transaction
   Statement update(
       *db_, kOperation,
       "UPDATE jobs SET status = 'running', started_ms = ?, attempts = attempts + 1 WHERE id = ?");
-  update.bind(1, now).bind(2, id);
+  update.bind(1, now).bind(2, *id);
   update.run();
-  auto job = find_locked(*db_, id);
+  auto job = find_locked(*db_, *id);
   transaction.commit();
+  changes_.changed_all();  // the claimed job left the queue: every position behind it moved
   return job;
 }
 
 int JobStore::requeue_interrupted() {
   const std::lock_guard lock(db_->mutex);
   // cancel_requested, stage and progress stay: the worker that resumes the job sees a pending cancel.
+  // The run was lost with its server: counted, so that a job that keeps killing servers ends.
   Statement update(*db_, "requeue interrupted jobs",
-                   "UPDATE jobs SET status = 'queued' WHERE status = 'running'");
+                   "UPDATE jobs SET status = 'queued', lost_runs = lost_runs + 1 WHERE status = 'running'");
   update.run();
   const int count = sqlite3_changes(db_->connection.get());
   if (count > 0) {
     core::logger("service").info("job store {}: {} interrupted job(s) queued again at their places",
                                  db_->file, count);
+    changes_.changed_all();
   }
   return count;
 }
@@ -510,6 +548,7 @@ void JobStore::update_progress(std::string_view id, std::string_view stage, doub
                    "UPDATE jobs SET stage = ?, progress = ?, message = ? WHERE id = ?");
   update.bind(1, stage).bind(2, progress).bind(3, message).bind(4, id);
   update.run();
+  changes_.changed(id);
 }
 
 void JobStore::append_log(std::string_view id, const StoredLogLine& line) {
@@ -520,6 +559,7 @@ void JobStore::append_log(std::string_view id, const StoredLogLine& line) {
   insert.bind(1, id).bind(2, line.timestamp_ms != 0 ? line.timestamp_ms : now_ms());
   insert.bind(3, line.level).bind(4, line.message);
   insert.run();
+  changes_.changed(id);
 }
 
 std::vector<StoredLogLine> JobStore::logs(std::string_view id, int64_t after) const {
@@ -544,12 +584,16 @@ bool JobStore::finish(std::string_view id, StoredJobStatus status, std::string_v
                     db_->file, id, to_string(status)));
   }
   const std::lock_guard lock(db_->mutex);
-  Statement update(*db_, "finish a job",
-                   "UPDATE jobs SET status = ?, result_json = ?, http_status = ?, finished_ms = ? "
-                   "WHERE id = ? AND status IN ('queued', 'running')");
-  update.bind(1, to_string(status)).bind(2, body_json).bind(3, http_status).bind(4, now_ms()).bind(5, id);
+  Statement update(
+      *db_, "finish a job",
+      "UPDATE jobs SET status = ?, result_json = ?, http_status = ?, finished_ms = ?, billing_units = ? "
+      "WHERE id = ? AND status IN ('queued', 'running')");
+  update.bind(1, to_string(status)).bind(2, body_json).bind(3, http_status).bind(4, now_ms());
+  update.bind(5, status == StoredJobStatus::succeeded ? billed_units(body_json) : 0).bind(6, id);
   update.run();
-  return sqlite3_changes(db_->connection.get()) > 0;
+  const bool finished = sqlite3_changes(db_->connection.get()) > 0;
+  if (finished) changes_.changed_all();  // a queued job that ends moves the ones behind it
+  return finished;
 }
 
 std::optional<StoredJobStatus> JobStore::request_cancel(std::string_view id, std::string_view cancelled_body,
@@ -570,6 +614,7 @@ std::optional<StoredJobStatus> JobStore::request_cancel(std::string_view id, std
     update.bind(1, cancelled_body).bind(2, cancelled_http_status).bind(3, now_ms()).bind(4, id);
     update.run();
     transaction.commit();
+    changes_.changed_all();
     return StoredJobStatus::cancelled;
   }
   if (status == StoredJobStatus::running) {
@@ -650,9 +695,11 @@ std::vector<std::string> fail_jobs_where(StoreConnection& db, std::string_view o
 
 std::vector<std::string> JobStore::expire_unstarted(int64_t now, std::string_view body, int http_status) {
   const std::lock_guard lock(db_->mutex);
-  return fail_jobs_where(*db_, "expire jobs past their start deadline",
-                         "status = 'queued' AND start_deadline_ms > 0 AND start_deadline_ms <= ?", now, body,
-                         http_status);
+  auto expired = fail_jobs_where(*db_, "expire jobs past their start deadline",
+                                 "status = 'queued' AND start_deadline_ms > 0 AND start_deadline_ms <= ?",
+                                 now, body, http_status);
+  if (!expired.empty()) changes_.changed_all();
+  return expired;
 }
 
 int64_t JobStore::next_start_deadline() const {
@@ -669,12 +716,15 @@ void JobStore::requeue(std::string_view id) {
                    "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'running'");
   update.bind(1, id);
   update.run();
+  changes_.changed_all();
 }
 
 std::vector<std::string> JobStore::fail_interrupted_without_retry(std::string_view body, int http_status) {
   const std::lock_guard lock(db_->mutex);
-  return fail_jobs_where(*db_, "fail interrupted jobs that asked for no retry",
-                         "status = 'running' AND no_retry = ?", 1, body, http_status);
+  auto failed = fail_jobs_where(*db_, "fail interrupted jobs that asked for no retry",
+                                "status = 'running' AND no_retry = ?", 1, body, http_status);
+  if (!failed.empty()) changes_.changed_all();
+  return failed;
 }
 
 void JobStore::add_preview(std::string_view job_id, const StoredPreview& preview) {
@@ -685,6 +735,7 @@ void JobStore::add_preview(std::string_view job_id, const StoredPreview& preview
   insert.bind(1, job_id).bind(2, preview.step).bind(3, preview.token).bind(4, preview.file_name);
   insert.bind(5, static_cast<int64_t>(preview.file_size));
   insert.run();
+  changes_.changed(job_id);
 }
 
 std::vector<StoredPreview> JobStore::previews(std::string_view job_id) const {
@@ -705,17 +756,20 @@ namespace {
 constexpr const char* kUploadColumns =
     "id, upload_token, owner, file_name, content_type, multipart, complete, bytes, created_ms";
 
+StoredUpload read_upload(const Statement& row) {
+  return StoredUpload{
+      row.text(0),   row.text(1),         row.text(2),         row.text(3),
+      row.text(4),   row.integer(5) != 0, row.integer(6) != 0, static_cast<uint64_t>(row.integer(7)),
+      row.integer(8)};
+}
+
 std::optional<StoredUpload> find_upload_where(const StoreConnection& db, const char* column,
                                               std::string_view value) {
   Statement select(db, "read an upload",
                    fmt::format("SELECT {} FROM uploads WHERE {} = ?", kUploadColumns, column));
   select.bind(1, value);
   if (!select.step()) return std::nullopt;
-  return StoredUpload{select.text(0),         select.text(1),
-                      select.text(2),         select.text(3),
-                      select.text(4),         select.integer(5) != 0,
-                      select.integer(6) != 0, static_cast<uint64_t>(select.integer(7)),
-                      select.integer(8)};
+  return read_upload(select);
 }
 
 }  // namespace
@@ -746,6 +800,144 @@ void JobStore::complete_upload(std::string_view id, uint64_t bytes) {
   Statement update(*db_, "complete an upload", "UPDATE uploads SET complete = 1, bytes = ? WHERE id = ?");
   update.bind(1, static_cast<int64_t>(bytes)).bind(2, id);
   update.run();
+}
+
+std::vector<std::string> JobStore::fail_lost_jobs(int max_lost_runs, std::string_view body, int http_status) {
+  const std::lock_guard lock(db_->mutex);
+  auto failed = fail_jobs_where(*db_, "fail jobs lost with their servers too often",
+                                "status = 'queued' AND lost_runs >= ?", max_lost_runs, body, http_status);
+  if (!failed.empty()) changes_.changed_all();
+  return failed;
+}
+
+JobPage JobStore::list_jobs(std::string_view owner, JobListFilter filter, int limit, int64_t before) const {
+  const std::lock_guard lock(db_->mutex);
+  std::string where = "owner = ? AND sequence < ?";
+  switch (filter) {
+    case JobListFilter::all:
+      break;
+    case JobListFilter::queued:
+      where += " AND status = 'queued'";
+      break;
+    case JobListFilter::running:
+      where += " AND status = 'running'";
+      break;
+    case JobListFilter::completed:
+      where += " AND status IN ('succeeded', 'failed', 'cancelled')";
+      break;
+    case JobListFilter::succeeded:
+      where += " AND status = 'succeeded'";
+      break;
+    case JobListFilter::failed:
+      where += " AND status = 'failed'";
+      break;
+    case JobListFilter::cancelled:
+      where += " AND status = 'cancelled'";
+      break;
+  }
+  Statement select(
+      *db_, "list a key's jobs",
+      fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY sequence DESC LIMIT ?", kJobColumns, where));
+  select.bind(1, owner).bind(2, before > 0 ? before : std::numeric_limits<int64_t>::max()).bind(3, limit + 1);
+  JobPage page;
+  while (select.step()) page.jobs.push_back(read_job(select, db_->file));
+  if (static_cast<int>(page.jobs.size()) > limit) {
+    page.jobs.pop_back();
+    page.next_before = page.jobs.back().sequence;
+  }
+  return page;
+}
+
+std::vector<KeyUsage> JobStore::usage(int64_t from_ms, int64_t to_ms,
+                                      std::optional<std::string> owner) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(
+      *db_, "sum up usage",
+      std::string("SELECT owner, COUNT(*), SUM(status = 'succeeded'), SUM(status = 'failed'), "
+                  "SUM(status = 'cancelled'), SUM(billing_units) FROM jobs "
+                  "WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_ms >= ? AND "
+                  "finished_ms < ?") +
+          (owner ? " AND owner = ?" : "") + " GROUP BY owner ORDER BY owner");
+  select.bind(1, from_ms).bind(2, to_ms);
+  if (owner) select.bind(3, *owner);
+  std::vector<KeyUsage> usage;
+  while (select.step()) {
+    usage.push_back({select.text(0), select.integer(1), select.integer(2), select.integer(3),
+                     select.integer(4), select.integer(5)});
+  }
+  return usage;
+}
+
+std::pair<int64_t, int64_t> JobStore::active_jobs(std::string_view owner) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(
+      *db_, "count a key's active jobs",
+      "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0) FROM jobs "
+      "WHERE owner = ? AND status IN ('queued', 'running')");
+  select.bind(1, owner);
+  if (!select.step()) return {0, 0};
+  return {select.integer(0), select.integer(1)};
+}
+
+std::vector<std::pair<StoredJobStatus, int64_t>> JobStore::status_counts() const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "count jobs by status", "SELECT status, COUNT(*) FROM jobs GROUP BY status");
+  std::vector<std::pair<StoredJobStatus, int64_t>> counts;
+  while (select.step()) counts.emplace_back(status_from_text(select.text(0), db_->file), select.integer(1));
+  return counts;
+}
+
+bool JobStore::mark_deleted(std::string_view id) {
+  const std::lock_guard lock(db_->mutex);
+  constexpr std::string_view kOperation = "delete a job's data";
+  WriteTransaction transaction(*db_, kOperation);
+  Statement update(
+      *db_, kOperation,
+      "UPDATE jobs SET deleted_ms = ? WHERE id = ? AND status IN ('succeeded', 'failed', 'cancelled')");
+  update.bind(1, now_ms()).bind(2, id);
+  update.run();
+  if (sqlite3_changes(db_->connection.get()) == 0) return false;
+  for (const char* table : {"previews", "files"}) {
+    Statement revoke(*db_, kOperation, fmt::format("DELETE FROM {} WHERE job_id = ?", table));
+    revoke.bind(1, id);
+    revoke.run();
+  }
+  transaction.commit();
+  changes_.changed(id);
+  return true;
+}
+
+std::vector<std::string> JobStore::finished_before(int64_t before_ms) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(
+      *db_, "list jobs past their retention",
+      "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') AND deleted_ms = 0 "
+      "AND finished_ms < ? ORDER BY finished_ms");
+  select.bind(1, before_ms);
+  std::vector<std::string> ids;
+  while (select.step()) ids.push_back(select.text(0));
+  return ids;
+}
+
+std::vector<StoredUpload> JobStore::uploads_before(int64_t before_ms) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(
+      *db_, "list uploads past their retention",
+      fmt::format("SELECT {} FROM uploads WHERE created_ms < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE "
+                  "status IN ('queued', 'running') AND instr(request_json, uploads.id) > 0) "
+                  "ORDER BY created_ms",
+                  kUploadColumns));
+  select.bind(1, before_ms);
+  std::vector<StoredUpload> uploads;
+  while (select.step()) uploads.push_back(read_upload(select));
+  return uploads;
+}
+
+void JobStore::delete_upload(std::string_view id) {
+  const std::lock_guard lock(db_->mutex);
+  Statement remove(*db_, "delete an upload", "DELETE FROM uploads WHERE id = ?");
+  remove.bind(1, id);
+  remove.run();
 }
 
 int JobStore::rename_owner(std::string_view from, std::string_view to) {

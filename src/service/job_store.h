@@ -13,12 +13,14 @@
 // Every failure of SQLite is a core::InternalError naming the database file and the operation.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "service/job_changes.h"
 #include "service/uploads.h"
 
 namespace avtrain::service {
@@ -57,6 +59,25 @@ struct StoredJob {
   std::vector<std::string> notes;
   int64_t start_deadline_ms = 0;
   bool no_retry = false;
+  int64_t sequence = 0;       // submission order (the history's cursor)
+  int lost_runs = 0;          // runs lost with their server (killed, crashed): poison jobs end at 3
+  int64_t billing_units = 0;  // what a succeeded job billed; 0 otherwise
+  int64_t deleted_ms = 0;     // its data deleted (DELETE or retention); the record stays for the ledger
+};
+
+// Which jobs a history lists (GET .../requests?status=).
+enum class JobListFilter { all, queued, running, completed, succeeded, failed, cancelled };
+
+// A page of a key's history, newest first; next_before is the sequence to continue from (0: no more).
+struct JobPage {
+  std::vector<StoredJob> jobs;
+  int64_t next_before = 0;
+};
+
+// One key's usage over a period (GET /usage, avtrain usage): jobs finished in it by outcome, and units.
+struct KeyUsage {
+  std::string owner;
+  int64_t jobs = 0, succeeded = 0, failed = 0, cancelled = 0, units = 0;
 };
 
 // A validation preview published under a capability URL (listed in the job's status).
@@ -96,9 +117,12 @@ class JobStore {
   // Jobs queued before this one (0 = next to run); nullopt when it is not queued.
   std::optional<int64_t> queue_position(std::string_view id) const;
 
-  // Takes the oldest queued job (submission order), marks it running (started_ms, attempts + 1) and
-  // returns it; nullopt when none is queued. Two workers never get the same job.
-  std::optional<StoredJob> claim_next();
+  // Whether a job of `owner`, who has `running` jobs running, may start now (a key's limit).
+  using MayStart = std::function<bool(std::string_view owner, int64_t running)>;
+  // Takes the oldest queued job (submission order) that `may_start` lets start (any, when unset), marks
+  // it running (started_ms, attempts + 1) and returns it; nullopt when none. Two workers never get the
+  // same job.
+  std::optional<StoredJob> claim_next(const MayStart& may_start = {});
   // At server start: every running job (its worker died with the last server) is queued again at
   // its original place in the order. Returns how many.
   int requeue_interrupted();
@@ -151,9 +175,36 @@ class JobStore {
   // Gives every job and upload of `from` to `to` (an API key identity changed its form); returns how many.
   int rename_owner(std::string_view from, std::string_view to);
 
+  // At server start, after requeue_interrupted: queued jobs whose runs were lost with their server
+  // `max_lost_runs` times are failed with `body` (a poison job ends instead of killing every server).
+  std::vector<std::string> fail_lost_jobs(int max_lost_runs, std::string_view body, int http_status);
+
+  // `owner`'s jobs, newest first, `limit` of them, before the sequence `before` (0: from the newest).
+  JobPage list_jobs(std::string_view owner, JobListFilter filter, int limit, int64_t before) const;
+  // Usage per key of the jobs finished in [from_ms, to_ms), ordered by key; `owner` empty: every key.
+  std::vector<KeyUsage> usage(int64_t from_ms, int64_t to_ms, std::optional<std::string> owner = {}) const;
+  // How many of `owner`'s jobs are queued and how many running (the key's limits).
+  std::pair<int64_t, int64_t> active_jobs(std::string_view owner) const;
+  // Status counts of every job (the metrics' "jobs by state").
+  std::vector<std::pair<StoredJobStatus, int64_t>> status_counts() const;
+
+  // Deletion (DELETE .../requests/{id}, retention): the job's published files and previews are revoked
+  // and deleted_ms set; its record stays for the ledger. The caller removes the folder. False when the
+  // job is not finished (or unknown).
+  bool mark_deleted(std::string_view id);
+  // Finished jobs whose data is still there, finished before `before_ms` (retention).
+  std::vector<std::string> finished_before(int64_t before_ms) const;
+  // Uploads made before `before_ms` that no queued or running job names (retention), and their removal.
+  std::vector<StoredUpload> uploads_before(int64_t before_ms) const;
+  void delete_upload(std::string_view id);
+
+  // Changes this process made, for watchers that sleep until their job changes (status streams).
+  const JobChanges& changes() const { return changes_; }
+
  private:
   struct Database;
   std::unique_ptr<Database> db_;
+  JobChanges changes_;
 };
 
 // 128 random bits from the operating system's generator as 32 lower-case hex digits.

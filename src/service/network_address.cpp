@@ -45,12 +45,14 @@ AddressScope classify_ipv6(const std::array<uint8_t, 16>& bytes) {
   loopback[15] = 1;
   if (bytes == kZero) return AddressScope::unspecified;
   if (bytes == loopback) return AddressScope::loopback;
-  if (starts_with({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF})) return classify_ipv4(embedded_ipv4());  // mapped
-  if (starts_with({0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0})) return classify_ipv4(embedded_ipv4());  // NAT64
+  if (starts_with({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF}))
+    return classify_ipv4(embedded_ipv4());  // mapped
+  if (starts_with({0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0}))
+    return classify_ipv4(embedded_ipv4());                                               // NAT64
   if (starts_with({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})) return AddressScope::reserved;  // IPv4-compatible
-  if ((bytes[0] & 0xFE) == 0xFC) return AddressScope::private_use;                      // fc00::/7
-  if (bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0x80) return AddressScope::link_local;   // fe80::/10
-  if (bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0xC0) return AddressScope::private_use;  // fec0::/10
+  if ((bytes[0] & 0xFE) == 0xFC) return AddressScope::private_use;                       // fc00::/7
+  if (bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0x80) return AddressScope::link_local;    // fe80::/10
+  if (bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0xC0) return AddressScope::private_use;   // fec0::/10
   if (bytes[0] == 0xFF) return AddressScope::multicast;
   if (starts_with({0x20, 0x01, 0x0D, 0xB8})) return AddressScope::reserved;  // documentation
   return AddressScope::global;
@@ -60,13 +62,20 @@ AddressScope classify_ipv6(const std::array<uint8_t, 16>& bytes) {
 
 std::string_view to_string(AddressScope scope) {
   switch (scope) {
-    case AddressScope::global: return "public";
-    case AddressScope::loopback: return "loopback";
-    case AddressScope::private_use: return "private";
-    case AddressScope::link_local: return "link-local";
-    case AddressScope::unspecified: return "unspecified";
-    case AddressScope::multicast: return "multicast";
-    case AddressScope::reserved: return "reserved";
+    case AddressScope::global:
+      return "public";
+    case AddressScope::loopback:
+      return "loopback";
+    case AddressScope::private_use:
+      return "private";
+    case AddressScope::link_local:
+      return "link-local";
+    case AddressScope::unspecified:
+      return "unspecified";
+    case AddressScope::multicast:
+      return "multicast";
+    case AddressScope::reserved:
+      return "reserved";
   }
   return "unknown";
 }

@@ -13,13 +13,13 @@ struct sockaddr;
 namespace avtrain::service {
 
 enum class AddressScope {
-  global,        // public internet
-  loopback,      // 127.0.0.0/8, ::1
-  private_use,   // 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade NAT), fc00::/7, fec0::/10
-  link_local,    // 169.254/16 (cloud metadata services live here), fe80::/10
-  unspecified,   // 0.0.0.0/8, :: (connecting to it reaches this machine)
-  multicast,     // 224/4, ff00::/8, 255.255.255.255
-  reserved,      // 240/4 and the documentation and benchmarking ranges
+  global,       // public internet
+  loopback,     // 127.0.0.0/8, ::1
+  private_use,  // 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade NAT), fc00::/7, fec0::/10
+  link_local,   // 169.254/16 (cloud metadata services live here), fe80::/10
+  unspecified,  // 0.0.0.0/8, :: (connecting to it reaches this machine)
+  multicast,    // 224/4, ff00::/8, 255.255.255.255
+  reserved,     // 240/4 and the documentation and benchmarking ranges
 };
 
 std::string_view to_string(AddressScope scope);

@@ -15,6 +15,7 @@
 
 #include "core/byte_text.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "service/digest.h"
 #include "service/job_store.h"
@@ -33,7 +34,7 @@ constexpr size_t kMaxFileNameBytes = 200;
 
 spdlog::logger& log() { return core::logger("service"); }
 
-UploadAnswer answer(int status, const ordered_json& body) { return {status, body.dump()}; }
+UploadAnswer answer(int status, const ordered_json& body) { return {status, core::json_text(body)}; }
 UploadAnswer problem(int status, const std::string& message) {
   return answer(status, ordered_json{{"detail", message}});
 }
@@ -301,6 +302,12 @@ UploadAnswer Uploads::complete(std::string_view upload_token, std::string_view r
              parts.size());
   return answer(200, ordered_json{{"file_url", settings_.public_url + "/files/" + upload->id + "/" +
                                                    url_path_segment(upload->file_name)}});
+}
+
+void Uploads::remove(const StoredUpload& upload) const {
+  std::error_code ignored;
+  fs::remove_all(settings_.dir / upload.id, ignored);
+  store_.delete_upload(upload.id);
 }
 
 std::optional<StoredUpload> Uploads::completed(std::string_view id) const {

@@ -72,6 +72,9 @@ class Uploads {
   // POST upload_url/complete: joins the listed parts, in order, into the file.
   UploadAnswer complete(std::string_view upload_token, std::string_view request_body);
 
+  // Deletes an upload's files and its record (retention).
+  void remove(const StoredUpload& upload) const;
+
   // A completed upload's stored file by its file URL's token (GET /files/<id>/<name>).
   std::optional<StoredUpload> completed(std::string_view id) const;
   std::filesystem::path file_path(const StoredUpload& upload) const;

@@ -432,5 +432,43 @@ TEST_F(ServeTest, AnAutoScaledJobTakesAudioOnlyReferenceAudio) {
   server.stop();
 }
 
+// One server per data folder (issue 29): a second one is refused at once naming the first one's pid.
+// Bodies the API would otherwise buffer whole are refused before they are read; an unknown route is 404.
+TEST_F(ServeTest, ASecondServerOnTheDataFolderAndOversizedBodiesAreRefused) {
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/1));
+  server.start();
+  testing::ChildProcess second(
+      [&] {
+        std::vector<std::string> argv = {testing::avtrain_binary().string(), "serve", "--listen",
+                                         "127.0.0.1:0"};
+        const auto args = serve_args(1);
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+      }(),
+      {{"AVTRAIN_CACHE_DIR", (dir_ / "model-cache").string()}}, dir_ / "second.out", dir_ / "second.err");
+  second.wait();
+  EXPECT_EQ(second.exit_code(), 2) << second.err();
+  EXPECT_NE(second.err().find("data folder " + data_dir().string() + " is in use by another avtrain process"),
+            std::string::npos)
+      << second.err();
+
+  // Refused from the headers, before the body is read; the connection closes (the body is not a request).
+  const std::string post = "POST " + std::string(kPrefix) + "/av2av HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                           "Content-Type: application/json\r\n";
+  const auto large = raw_exchange(server.port(), post + "Content-Length: 1048577\r\n\r\n");
+  EXPECT_EQ(large.rfind("HTTP/1.1 413", 0), 0u) << large;
+  EXPECT_NE(large.find("at most 1048576"), std::string::npos) << large;
+  const auto chunked = raw_exchange(server.port(), post + "Transfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 411", 0), 0u) << chunked;
+  httplib::Client client("127.0.0.1", server.port());
+  const auto unknown = client.Get("/no/such/route/here");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_NE(unknown->body.find("docs/api.md"), std::string::npos) << unknown->body;
+  // The server still answers.
+  EXPECT_EQ(submit(Api(server.port()), request()).value("status", ""), "IN_QUEUE");
+  server.stop();
+}
+
 }  // namespace
 }  // namespace avtrain::service

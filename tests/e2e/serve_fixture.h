@@ -3,10 +3,14 @@
 // binary on loopback as a child process, an HTTP client with the hosted key header, the queue's routes,
 // and a fixture whose jobs read their media from files/ (the folder --allow-local-files names) with the
 // tiny model at 32x32 and 9 frames.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -106,6 +110,8 @@ class ServeProcess {
     }
   }
 
+  // Sends `signal` to the running server (SIGHUP reloads its keys).
+  void signal(int signal) const { process_->send(signal); }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string log() const { return process_ ? tail(process_->err()) : std::string(); }
@@ -135,6 +141,7 @@ class Api {
   httplib::Result put(const std::string& path) const {
     return client().Put(path, with_auth({}), std::string(), "application/json");
   }
+  httplib::Result del(const std::string& path) const { return client().Delete(path, with_auth({})); }
 
  private:
   httplib::Client client() const {
@@ -166,6 +173,26 @@ inline json body_of(const httplib::Result& result, const std::string& what) {
     throw std::runtime_error(what + ": HTTP " + std::to_string(result->status) + ", body is not JSON (" +
                              error.what() + "): " + tail(result->body, 500));
   }
+}
+
+// Sends `head` (request line and headers, without the body it announces) on a fresh loopback connection
+// and returns what the server answers until it closes: how a server that refuses a body before reading
+// it is seen without the client's writes racing its close.
+inline std::string raw_exchange(int port, const std::string& head) {
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (sock < 0) return {};
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::send(sock, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+    char buffer[4096];
+    for (ssize_t got; (got = ::recv(sock, buffer, sizeof(buffer), 0)) > 0;) answer.append(buffer, got);
+  }
+  ::close(sock);
+  return answer;
 }
 
 inline std::string status_path(const std::string& id) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -101,9 +102,10 @@ class TrainCli : public ::testing::Test {
     ASSERT_EQ(demo.exit_code(), 0) << demo.err();
   }
 
-  std::vector<std::string> train_arguments(const fs::path& request, const std::string& steps) const {
+  std::vector<std::string> train_arguments(const fs::path& request, const std::string& steps,
+                                           const fs::path& out = {}) const {
     return {"train",          request.string(),
-            "--out",          (dir_ / "job").string(),
+            "--out",          (out.empty() ? dir_ / "job" : out).string(),
             "--model",        "tiny",
             "--text-encoder", "tiny",
             "--device",       "cpu",
@@ -177,8 +179,8 @@ TEST_F(TrainCli, TheDemoDatasetTrainsAtATinySizeAndTheResultFilesExist) {
 
 TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
   make_demo_dataset();
-  // validation_interval 50: checkpoints (and previews) at steps 50 and 100 (job_pipeline.cpp: the
-  // checkpoint interval is gcd(250, validation_interval)).
+  // validation_interval 50: checkpoints (and previews) at steps 50 and 100 (DECISIONS.md §34: every 250
+  // steps and at every validation step).
   auto request = json::parse(read_text(dir_ / "demo" / "request.json"));
   request["validation_interval"] = 50;
   const fs::path request_file = dir_ / "request.json";
@@ -222,7 +224,8 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
   expect_file(result.at("lora_file"));
   expect_file(result.at("video"));
   EXPECT_TRUE(fs::exists(job / "result.json"));
-  EXPECT_TRUE(fs::exists(job / "previews" / "step_50.mp4")) << "the resumed run did not render the preview due";
+  EXPECT_TRUE(fs::exists(job / "previews" / "step_50.mp4"))
+      << "the resumed run did not render the preview due";
   EXPECT_TRUE(fs::exists(job / "previews" / "step_100.mp4"));
 
   // metrics.jsonl: the killed run's steps 1..50 kept as they were, then 51..100 from the rerun.
@@ -238,7 +241,8 @@ TEST_F(TrainCli, AJobKilledMidTrainingResumesFromItsCheckpointWhenRunAgain) {
 }
 
 TEST_F(TrainCli, AnUnknownAttentionKernelInTheEnvironmentExitsTwoNamingTheVariable) {
-  auto train = start("attention", train_arguments(dir_ / "request.json", "2"), {{"AVTRAIN_ATTENTION", "fastest"}});
+  auto train =
+      start("attention", train_arguments(dir_ / "request.json", "2"), {{"AVTRAIN_ATTENTION", "fastest"}});
   EXPECT_EQ(train.exit_code(), 2) << train.err();
   EXPECT_NE(train.err().find("AVTRAIN_ATTENTION: attention backend 'fastest' is unknown"), std::string::npos)
       << train.err();
@@ -273,6 +277,272 @@ TEST_F(TrainCli, ABadArchiveExitsTwoWithThe422BodyNamingThePairAndBillingZero) {
   EXPECT_EQ(body.at("billing").at("cost_usd").get<std::string>(), "0.00");
   EXPECT_EQ(json::parse(read_text(dir_ / "job" / "error.json")), body);
   EXPECT_FALSE(fs::exists(dir_ / "job" / "result.json"));
+}
+
+// Files a finished job must not keep: the temporary forms of atomic writes.
+std::vector<std::string> stray_temporary_files(const fs::path& job) {
+  std::vector<std::string> stray;
+  for (const auto& entry : fs::recursive_directory_iterator(job)) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".tmp") || name.ends_with(".part") || name.ends_with(".writing.mp4") ||
+        name.find(".part-") != std::string::npos || name.ends_with(".joining")) {
+      stray.push_back(entry.path().lexically_relative(job).string());
+    }
+  }
+  return stray;
+}
+
+// Waits until `ready` holds, `process` still running; false (with the reason in *why) otherwise.
+template <typename Ready>
+bool wait_for(testing::ChildProcess& process, Ready ready, std::string* why) {
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (!ready()) {
+    if (process.poll()) {
+      *why = "the job ended first:\n" + process.err();
+      return false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      *why = "not reached in 120 s:\n" + process.err();
+      return false;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// Issue 29 crash trials at three fixed moments (scripts/crash-trials.sh runs 20 at random ones): a job
+// killed with SIGKILL during preprocessing, text encoding and training, then run again, delivers a LoRA
+// byte-identical to a run never interrupted, with each step once in its metrics and no temporary file
+// left. The third trial also damages a cached latent file before the rerun: it is encoded again, not
+// trusted, and the LoRA is still the same.
+TEST_F(TrainCli, KilledAtAnyStageTheRerunDeliversTheSameLoraBytes) {
+  make_demo_dataset();
+  auto request = json::parse(read_text(dir_ / "demo" / "request.json"));
+  request["validation_interval"] = 10;
+  const fs::path request_file = dir_ / "request.json";
+  std::ofstream(request_file) << request.dump(2);
+  constexpr int kSteps = 30;
+  auto reference =
+      start("reference", train_arguments(request_file, std::to_string(kSteps), dir_ / "reference"));
+  ASSERT_EQ(reference.exit_code(), 0) << reference.err();
+  const std::string reference_lora = read_text(dir_ / "reference" / "outputs" / "lora.safetensors");
+  ASSERT_FALSE(reference_lora.empty());
+
+  struct Moment {
+    std::string name;
+    std::function<bool(const fs::path& job)> reached;
+  };
+  const std::vector<Moment> moments = {
+      {"preprocessing", [](const fs::path& job) { return fs::exists(job / "dataset"); }},
+      {"text encoding", [](const fs::path& job) { return fs::exists(job / "prompts"); }},
+      {"training",
+       [](const fs::path& job) { return read_lines(job / "training" / "metrics.jsonl").size() >= 15; }},
+  };
+  for (size_t trial = 0; trial < moments.size(); ++trial) {
+    const auto& moment = moments[trial];
+    const fs::path job = dir_ / ("trial-" + std::to_string(trial));
+    {
+      auto killed = start("killed-" + std::to_string(trial),
+                          train_arguments(request_file, std::to_string(kSteps), job));
+      std::string why;
+      ASSERT_TRUE(wait_for(
+          killed, [&] { return moment.reached(job); }, &why))
+          << moment.name << ": " << why;
+      killed.send(SIGKILL);
+      killed.wait();
+    }
+    if (moment.name == "training") {
+      std::vector<fs::path> latents;
+      for (const auto& entry : fs::directory_iterator(job / "latents")) {
+        if (entry.path().filename().string().starts_with("pair")) latents.push_back(entry.path());
+      }
+      ASSERT_FALSE(latents.empty());
+      std::fstream file(latents.front(), std::ios::binary | std::ios::in | std::ios::out);
+      file.seekp(static_cast<std::streamoff>(fs::file_size(latents.front()) - 8));
+      file.write("\x55", 1);
+    }
+    auto rerun =
+        start("rerun-" + std::to_string(trial), train_arguments(request_file, std::to_string(kSteps), job));
+    ASSERT_EQ(rerun.exit_code(), 0) << moment.name << ": " << rerun.err();
+    if (moment.name == "training") {
+      EXPECT_NE(rerun.err().find("encoding the pair again"), std::string::npos) << rerun.err();
+    }
+    EXPECT_EQ(read_text(job / "outputs" / "lora.safetensors"), reference_lora)
+        << "killed during " << moment.name << ": the LoRA differs from the uninterrupted run's";
+    const auto metrics = read_lines(job / "training" / "metrics.jsonl");
+    ASSERT_EQ(metrics.size(), static_cast<size_t>(kSteps)) << moment.name;
+    for (size_t line = 0; line < metrics.size(); ++line) {
+      EXPECT_EQ(json::parse(metrics[line]).at("step").get<int64_t>(), static_cast<int64_t>(line) + 1)
+          << moment.name;
+    }
+    EXPECT_EQ(stray_temporary_files(job), std::vector<std::string>{}) << moment.name;
+  }
+}
+
+// One job folder, one owner: a second `avtrain train` on a folder in use is refused at once, naming
+// the first one's pid; a folder that is not a job folder, and a damaged job state, are refused naming
+// the file.
+TEST_F(TrainCli, AJobFolderHasOneOwnerAndForeignOrDamagedFoldersAreRefused) {
+  make_demo_dataset();
+  const fs::path request_file = dir_ / "demo" / "request.json";
+  auto first = start("first", train_arguments(request_file, "5000"));
+  std::string why;
+  ASSERT_TRUE(wait_for(
+      first, [&] { return fs::exists(dir_ / "job" / "dataset"); }, &why))
+      << why;
+  const auto started = std::chrono::steady_clock::now();
+  auto second = start("second", train_arguments(request_file, "5000"));
+  EXPECT_EQ(second.exit_code(), 2) << second.err();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
+  EXPECT_NE(second.err().find("in use by another avtrain process (pid " + std::to_string(first.pid()) + ")"),
+            std::string::npos)
+      << second.err();
+  first.send(SIGKILL);
+  first.wait();
+
+  fs::create_directories(dir_ / "home");
+  std::ofstream(dir_ / "home" / "thesis.tex") << "not a job";
+  auto foreign = start("foreign", train_arguments(request_file, "2", dir_ / "home"));
+  EXPECT_EQ(foreign.exit_code(), 2) << foreign.err();
+  EXPECT_NE(foreign.out().find("thesis.tex"), std::string::npos) << foreign.out();
+  EXPECT_TRUE(fs::exists(dir_ / "home" / "thesis.tex"));
+
+  std::ofstream(dir_ / "job" / "job.json") << "[1, 2";
+  auto damaged = start("damaged", train_arguments(request_file, "2"));
+  EXPECT_NE(damaged.exit_code(), 0) << damaged.err();
+  EXPECT_NE((damaged.out() + damaged.err()).find((dir_ / "job" / "job.json").string()), std::string::npos)
+      << damaged.out() << damaged.err();
+}
+
+// A size-capped folder: a tmpfs the test mounts (it needs root, as CI has), unmounted when it ends.
+class CappedFolder {
+ public:
+  CappedFolder(fs::path dir, int megabytes) : dir_(std::move(dir)) {
+    fs::create_directories(dir_);
+    mounted_ = std::system(("mount -t tmpfs -o size=" + std::to_string(megabytes) + "m tmpfs '" +
+                            dir_.string() + "' 2>/dev/null")
+                               .c_str()) == 0;
+  }
+  ~CappedFolder() {
+    if (mounted_) [[maybe_unused]]
+      const int ignored = std::system(("umount -l '" + dir_.string() + "'").c_str());
+  }
+  bool mounted() const { return mounted_; }
+  const fs::path& path() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
+// Issue 25: a job whose archive, pair tensors and checkpoints cannot fit fails at once, billed 0, naming
+// what it needs and what is free; a job that runs out of space mid-training fails naming the stage, keeps
+// its last checkpoint, and resumes from it when run again after space is freed.
+TEST_F(TrainCli, AJobThatCannotFitFailsAtOnceAndOneThatRanOutOfSpaceResumesOnceFreed) {
+  make_demo_dataset();
+  {
+    CappedFolder small(dir_ / "small", 4);
+    if (!small.mounted())
+      GTEST_SKIP() << "cannot mount a tmpfs here (not root): no size-capped folder to test with";
+    std::string padding(8u << 20, '\0');
+    for (size_t at = 0; at < padding.size(); ++at) padding[at] = static_cast<char>((at * 2654435761u) >> 13);
+    dataset::testing::ZipBuilder()
+        .file("a_start.mp4", read_text(dir_ / "demo" / "pairs" / "pair0_start.mp4"))
+        .file("a_end.mp4", read_text(dir_ / "demo" / "pairs" / "pair0_end.mp4"))
+        .file("padding.bin", padding)
+        .write(dir_ / "big.zip");
+    std::ofstream(dir_ / "big.json") << json{{"training_data_url", (dir_ / "big.zip").string()}}.dump();
+    auto train = start("too-big", train_arguments(dir_ / "big.json", "5", small.path() / "job"));
+    ASSERT_EQ(train.exit_code(), 1) << train.err();
+
+    const auto body = json::parse(train.out());
+    const std::string message = body.at("detail").at(0).at("msg").get<std::string>();
+    EXPECT_NE(message.find("not enough disk space for extracting the archive"), std::string::npos) << message;
+    EXPECT_NE(message.find("it needs"), std::string::npos) << message;
+    EXPECT_NE(message.find("are free"), std::string::npos) << message;
+    EXPECT_EQ(body.at("billing").at("units"), 0);
+    EXPECT_FALSE(fs::exists(small.path() / "job" / "dataset")) << "extraction started anyway";
+  }
+
+  CappedFolder folder(dir_ / "capped", 96);
+  ASSERT_TRUE(folder.mounted());
+  auto request = json::parse(read_text(dir_ / "demo" / "request.json"));
+  request["validation_interval"] = 10;
+  std::ofstream(dir_ / "request.json") << request.dump();
+  const fs::path job = folder.path() / "job";
+  {
+    auto first = start("filled", train_arguments(dir_ / "request.json", "40", job));
+    std::string why;
+    ASSERT_TRUE(wait_for(
+        first, [&] { return fs::exists(job / "training" / "checkpoints" / "step_000010"); }, &why))
+        << why;
+    // Everything left is taken: the job's next write fails.
+    std::ofstream filler(folder.path() / "filler", std::ios::binary);
+    const std::string block(1 << 20, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+    ASSERT_EQ(first.exit_code(), 1) << first.err();
+    const auto body = json::parse(first.out());
+    const std::string message = body.at("detail").at(0).at("msg").get<std::string>();
+    EXPECT_NE(message.find("the disk ran out of space during the training stage"), std::string::npos)
+        << message;
+    EXPECT_EQ(message.find(job.string()), std::string::npos) << "a server path in the message: " << message;
+    EXPECT_EQ(body.at("billing").at("units"), 0);
+  }
+  fs::remove(folder.path() / "filler");
+  auto rerun = start("freed", train_arguments(dir_ / "request.json", "40", job));
+  ASSERT_EQ(rerun.exit_code(), 0) << rerun.err();
+  EXPECT_NE(rerun.err().find("resuming from the checkpoint of step"), std::string::npos) << rerun.err();
+  const auto metrics = read_lines(job / "training" / "metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 40u);
+  for (size_t line = 0; line < metrics.size(); ++line) {
+    EXPECT_EQ(json::parse(metrics[line]).at("step").get<int64_t>(), static_cast<int64_t>(line) + 1);
+  }
+}
+
+// Text that is not UTF-8, and control characters, in what users send: refused with a clear error, and
+// every output stays printable JSON (the first wave aborted on an uncaught serialization exception).
+TEST_F(TrainCli, TextThatIsNotUtf8OrHoldsControlCharactersIsRefusedClearly) {
+  std::ofstream(dir_ / "nul.json") << R"({"training_data_url": "https://example.com/a\u0000.zip"})";
+  auto nul = start("validate-nul", {"validate", (dir_ / "nul.json").string()});
+  EXPECT_EQ(nul.exit_code(), 2) << nul.err();
+  const auto refused = json::parse(nul.out());
+  EXPECT_EQ(refused.at("detail").at(0).at("loc"), json({"body", "training_data_url"})) << refused.dump();
+  EXPECT_NE(refused.at("detail").at(0).at("msg").get<std::string>().find("control character"),
+            std::string::npos);
+
+  std::ofstream(dir_ / "escape.json") << R"({"training_data_url": "file:///tmp/%ff%fe.zip"})";
+  auto escape = start("validate-escape", {"validate", (dir_ / "escape.json").string()});
+  EXPECT_EQ(escape.exit_code(), 2) << escape.err();
+  EXPECT_NE(json::parse(escape.out()).at("detail").at(0).at("msg").get<std::string>().find("not UTF-8"),
+            std::string::npos)
+      << escape.out();
+
+  const fs::path odd = dir_ / std::string("caf\xe9.safetensors");  // a Latin-1 file name
+  std::ofstream(odd) << "not a safetensors file";
+  auto inspect = start("inspect", {"inspect", odd.string(), "--json"});
+  const int code = inspect.exit_code();
+  EXPECT_TRUE(code == 1 || code == 2) << "exit " << code << ": " << inspect.err();
+  EXPECT_EQ(inspect.err().find("terminate called"), std::string::npos) << inspect.err();
+
+  // An archive entry whose name is not UTF-8, and a caption that is not: 422 naming them.
+  media::TestClipOptions clip;
+  clip.width = clip.height = 32;
+  clip.frames = 12;
+  media::write_test_clip(dir_ / "clip.mp4", clip);
+  const std::string bytes = read_text(dir_ / "clip.mp4");
+  dataset::testing::ZipBuilder()
+      .file("a_start.mp4", bytes)
+      .file("a_end.mp4", bytes)
+      .file("a.txt", "caf\xe9 au lait")
+      .write(dir_ / "latin1_caption.zip");
+  std::ofstream(dir_ / "caption.json")
+      << json{{"training_data_url", (dir_ / "latin1_caption.zip").string()}}.dump();
+  auto caption = start("caption", train_arguments(dir_ / "caption.json", "2", dir_ / "caption-job"));
+  EXPECT_EQ(caption.exit_code(), 2) << caption.err();
+  const auto caption_body = json::parse(caption.out());
+  EXPECT_NE(caption_body.dump().find("the caption a.txt is not UTF-8 text"), std::string::npos)
+      << caption_body.dump(2);
 }
 
 }  // namespace
