@@ -238,8 +238,9 @@ int main(int argc, char** argv) {
     for (auto& poller : pollers) poller.join();
 
     const auto final_status = api.Get(status_path + "?logs=1");
+    const auto final_body = json::parse(final_status->body);
     std::vector<std::string> expected;
-    for (const auto& entry : json::parse(final_status->body).at("logs")) expected.push_back(entry.at("message"));
+    for (const auto& entry : final_body.at("logs")) expected.push_back(entry.at("message"));
     int exact = 0, completed = 0;
     size_t events = 0;
     for (const auto& subscriber : subscribers) {

@@ -10,4 +10,4 @@ if [ ! -f build-tsan/build.ninja ]; then
 fi
 cmake --build build-tsan -j "$(nproc)"
 # halt_on_error: the first race fails the run with its report; OMP and curl threads stay out of it.
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" build-tsan/avtrain_tsan_tests "$@"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan/suppressions.txt ${TSAN_OPTIONS:-}" build-tsan/avtrain_tsan_tests "$@"
