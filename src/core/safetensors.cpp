@@ -17,6 +17,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace avtrain::core {
 namespace fs = std::filesystem;
@@ -127,8 +128,8 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_begin, header_begin + header_length);
-  } catch (const nlohmann::json::parse_error& error) {
-    refuse(path, fmt::format("header is not valid JSON ({})", error.what()));
+  } catch (const nlohmann::json::exception& error) {
+    refuse(path, fmt::format("header is not valid JSON ({})", json_failure_text(error)));
   }
   if (!header.is_object()) refuse(path, "header is not a JSON object");
 

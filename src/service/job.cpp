@@ -71,8 +71,8 @@ nlohmann::json read_json_file(const fs::path& path) {
   text << in.rdbuf();
   try {
     return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& error) {
-    throw core::InternalError(path.string() + " is not valid JSON (" + error.what() +
+  } catch (const nlohmann::json::exception& error) {
+    throw core::InternalError(path.string() + " is not valid JSON (" + core::json_failure_text(error) +
                               "): remove the job folder to start the job over");
   }
 }

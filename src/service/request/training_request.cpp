@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_text.h"
 #include "service/request/billing.h"
 #include "service/request/field_reader.h"
 
@@ -391,15 +392,15 @@ RequestCheck check_training_request(std::string_view body, const LocalFilePolicy
   Json parsed;
   try {
     parsed = Json::parse(body);
-  } catch (const Json::parse_error& error) {
-    std::string detail = error.what();
-    if (const auto bracket = detail.find("] ");
-        detail.starts_with("[json.exception") && bracket != std::string::npos) {
-      detail.erase(0, bracket + 2);
-    }
+  } catch (const Json::exception& error) {
+    // parse_error names the byte; out_of_range (a number beyond a double, 1e999) names the text
+    const auto* syntax = dynamic_cast<const Json::parse_error*>(&error);
     RequestCheck check;
-    check.problems.push_back({{"body", std::to_string(error.byte)},
-                              "the request body is not valid JSON (" + detail + "): send one JSON object",
+    std::vector<std::string> where{"body"};
+    if (syntax) where.push_back(std::to_string(syntax->byte));
+    check.problems.push_back({where,
+                              "the request body is not valid JSON (" + core::json_failure_text(error) +
+                                  "): send one JSON object",
                               "json_invalid"});
     return check;
   }
