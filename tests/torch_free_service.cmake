@@ -31,8 +31,9 @@ function(avtrain_torch_free_service_library name)
     ${src}/service/elastic_task_queue.cpp ${src}/service/fetch.cpp ${src}/service/folder_lock.cpp
     ${src}/service/http_api.cpp ${src}/service/job.cpp ${src}/service/job_changes.cpp
     ${src}/service/job_store.cpp ${src}/service/network_address.cpp ${src}/service/queue_errors.cpp
-    ${src}/service/retention.cpp ${src}/service/time_text.cpp ${src}/service/uploads.cpp
-    ${src}/service/usage.cpp ${src}/service/webhook.cpp ${src}/service/webhook_signing.cpp)
+    ${src}/service/retention.cpp ${src}/service/shared_status_events.cpp ${src}/service/time_text.cpp
+    ${src}/service/uploads.cpp ${src}/service/usage.cpp ${src}/service/webhook.cpp
+    ${src}/service/webhook_signing.cpp)
   target_include_directories(${name} PUBLIC ${src})
   target_compile_options(${name} PUBLIC ${ARG_COMPILE_OPTIONS})
   target_link_options(${name} PUBLIC ${ARG_LINK_OPTIONS})

@@ -478,7 +478,7 @@ void QueueApi::add_routes() {
                 if (stopping_ || !sink.is_writable()) return false;
                 const auto now = std::chrono::steady_clock::now();
                 const uint64_t version =
-                    state->first ? changes.version() : changes.wait(id, state->seen_version, kStreamWake);
+                    state->first ? changes.last_change(id) : changes.wait(id, state->seen_version, kStreamWake);
                 const bool announced = version != state->seen_version;
                 if (!state->first && !announced && now - state->last_read < kStreamReread) {
                   if (now - state->last_write > kStreamKeepAlive) {
@@ -488,19 +488,32 @@ void QueueApi::add_routes() {
                   }
                   continue;
                 }
+                // A re-read no change announced (another process's write) may reuse one as recent.
+                std::optional<std::chrono::milliseconds> max_age;
+                if (!announced && !state->first) max_age = kStreamReread;
                 state->first = false;
                 state->seen_version = version;
                 state->last_read = now;
-                const auto current = store_.find(id);
-                if (!current) return false;
-                auto status = status_of(*current, prefix, with_logs, state->logs_after, &state->logs_after);
-                const std::string text = core::json_text(status);
-                if (text == state->last_sent && !(with_logs && !status["logs"].empty())) continue;
-                const std::string event = "data: " + text + "\n\n";
-                if (!sink.write(event.data(), event.size())) return false;
-                state->last_sent = text;
+                const auto event = status_events_.get(
+                    {id, version, prefix, with_logs, state->logs_after}, max_age,
+                    [&]() -> std::optional<StatusEvent> {
+                      const auto current = store_.find(id);
+                      if (!current) return std::nullopt;
+                      StatusEvent rendered;
+                      rendered.last_log = state->logs_after;
+                      const auto status = status_of(*current, prefix, with_logs, state->logs_after, &rendered.last_log);
+                      rendered.text = "data: " + core::json_text(status) + "\n\n";
+                      rendered.has_new_logs = with_logs && !status["logs"].empty();
+                      rendered.finished = is_finished(current->status);
+                      return rendered;
+                    });
+                if (!event) return false;
+                if (event->text == state->last_sent && !event->has_new_logs) continue;
+                if (!sink.write(event->text.data(), event->text.size())) return false;
+                state->last_sent = event->text;
+                state->logs_after = event->last_log;
                 state->last_write = std::chrono::steady_clock::now();
-                if (is_finished(current->status)) {
+                if (event->finished) {
                   sink.done();
                   return true;
                 }

@@ -27,6 +27,7 @@
 
 #include "service/api_keys.h"
 #include "service/request/resource_location.h"
+#include "service/shared_status_events.h"
 #include "service/uploads.h"
 
 namespace httplib {
@@ -82,6 +83,7 @@ class QueueApi {
   ApiSettings settings_;
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<Uploads> uploads_;
+  SharedStatusEvents status_events_;  // what the open status streams send, rendered once per change
   int port_ = 0;
   Workers* workers_ = nullptr;
   std::atomic<bool> stopping_{false};

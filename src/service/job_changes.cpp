@@ -27,6 +27,11 @@ void JobChanges::changed_all() {
   changed_.notify_all();
 }
 
+uint64_t JobChanges::last_change(std::string_view id) const {
+  const std::lock_guard lock(mutex_);
+  return last_change_of(id);
+}
+
 uint64_t JobChanges::last_change_of(std::string_view id) const {
   const auto found = job_changed_at_.find(std::string(id));
   return std::max(all_changed_at_, found == job_changed_at_.end() ? uint64_t{0} : found->second);
@@ -35,7 +40,7 @@ uint64_t JobChanges::last_change_of(std::string_view id) const {
 uint64_t JobChanges::wait(std::string_view id, uint64_t seen, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [&] { return last_change_of(id) > seen; });
-  return last_change_of(id) > seen ? version_ : seen;
+  return std::max(last_change_of(id), seen);
 }
 
 }  // namespace avtrain::service

@@ -22,8 +22,12 @@ class JobChanges {
   void changed(std::string_view id);
   void changed_all();
 
+  // The version of the last change that touched `id` (0: none in this process yet).
+  uint64_t last_change(std::string_view id) const;
+
   // Blocks until a change after `seen` touches `id` (or all jobs), or `timeout` passes; returns the
-  // version to pass next time. A return without a change is a timeout (the version is unchanged).
+  // version to pass next time (that change's: the same for every watcher of the job). A return
+  // without a change is a timeout (the version is unchanged).
   uint64_t wait(std::string_view id, uint64_t seen, std::chrono::milliseconds timeout) const;
 
  private:

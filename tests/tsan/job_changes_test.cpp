@@ -26,6 +26,20 @@ TEST(JobChanges, AWatcherWakesForItsJobAndForAllButNotForOthers) {
   EXPECT_GT(changes.wait("mine", after_mine, milliseconds(20)), after_mine);
 }
 
+TEST(JobChanges, WatchersOfAJobGetTheSameVersionWhateverElseChanged) {
+  JobChanges changes;
+  const uint64_t start = changes.version();
+  changes.changed("mine");
+  const uint64_t early = changes.wait("mine", start, milliseconds(20));
+  changes.changed("other");  // a later change elsewhere: a watcher waking now must get the same version
+  const uint64_t late = changes.wait("mine", start, milliseconds(20));
+  EXPECT_EQ(early, late);
+  EXPECT_EQ(changes.last_change("mine"), early);
+  EXPECT_EQ(changes.last_change("never"), 0u);
+  changes.changed_all();
+  EXPECT_GT(changes.last_change("never"), early);
+}
+
 TEST(JobChanges, ManyWatchersAllReachTheLastChange) {
   JobChanges changes;
   constexpr int kWatchers = 64, kChanges = 200;
