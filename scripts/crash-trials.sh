@@ -39,9 +39,10 @@ request = json.load(open(sys.argv[1]))
 request["validation_interval"] = 25
 json.dump(request, open(sys.argv[2], "w"))
 PY
+train_command=("$avtrain" train "$work/request.json" --model tiny --text-encoder tiny --device cpu
+  --demo-size 32x32 --demo-frames 9 --demo-steps "$steps")
 train() {  # train OUT
-  "$avtrain" train "$work/request.json" --out "$1" --model tiny --text-encoder tiny --device cpu \
-    --demo-size 32x32 --demo-frames 9 --demo-steps "$steps"
+  "${train_command[@]}" --out "$1"
 }
 stray() {  # the temporary files left in a folder
   find "$1" \( -name '*.tmp' -o -name '*.part' -o -name '*.writing.mp4' -o -name '*.part-*' -o -name '*.joining' \) | wc -l
@@ -53,8 +54,23 @@ steps = [json.loads(line)["step"] for line in open(sys.argv[1]) if line.strip()]
 sys.exit(0 if steps == list(range(1, int(sys.argv[2]) + 1)) else 1)
 PY
 }
-stage_at() {  # the last stage a job's log names
-  grep -o 'stage [a-z]*' "$1/job.log" 2>/dev/null | tail -1 | cut -d' ' -f2 || true
+stage_at() {  # where a killed job stood: the first stage its job.json has not finished (training: its step)
+  python3 - "$1" <<'PY'
+import json, os, sys
+stages = ["downloading", "preprocessing", "encoding", "training", "validating", "uploading"]
+try:
+    finished = json.load(open(os.path.join(sys.argv[1], "job.json")))["finished"]
+except (OSError, ValueError, KeyError):
+    finished = []
+stage = next((name for name in stages if name not in finished), "delivered")
+if stage == "training":
+    try:
+        with open(os.path.join(sys.argv[1], "training", "metrics.jsonl")) as metrics:
+            stage += " step %d" % sum(1 for line in metrics if line.strip())
+    except OSError:
+        pass
+print(stage)
+PY
 }
 
 start=$(date +%s.%N)
@@ -72,7 +88,9 @@ report() {  # name moment ok detail
 for trial in $(seq 1 "$runs"); do
   job=$work/trial-$trial
   delay=$(echo "scale=3; $duration * $RANDOM / 32767" | bc)
-  train "$job" > /dev/null 2>"$job.killed.err" &
+  # the command itself in the background (a function would run in a subshell that the kill stops
+  # while avtrain goes on)
+  "${train_command[@]}" --out "$job" > /dev/null 2>"$job.killed.err" &
   pid=$!
   sleep "$delay"
   kill -9 "$pid" 2>/dev/null || true
