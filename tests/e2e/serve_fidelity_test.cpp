@@ -470,5 +470,81 @@ TEST_F(ServeTest, ASecondServerOnTheDataFolderAndOversizedBodiesAreRefused) {
   server.stop();
 }
 
+// Malformed uploads, an early result request and a bad fal_webhook, each refused over HTTP with the
+// status and the message docs/bad-inputs.md gives; nothing of it reaches a job.
+TEST_F(ServeTest, MalformedUploadsAnEarlyResultAndABadWebhookAreRefusedByName) {
+  std::ofstream(dir_ / "keys.txt") << "key-a\n";
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/400, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
+  server.start();
+  const Api api = Api::with_key(server.port(), "key-a");
+  httplib::Client plain("127.0.0.1", server.port());
+  const auto refusal_type = [](const httplib::Result& result, const std::string& what) {
+    return body_of(result, what).at("detail").at(0).value("type", "");
+  };
+
+  // initiate: a body that is not JSON, or not an object
+  const auto not_json = api.post("/storage/upload/initiate", "{file_name: clips.zip");
+  EXPECT_EQ(not_json->status, 422);
+  EXPECT_EQ(refusal_type(not_json, "initiate (not JSON)"), "json_invalid");
+  const auto not_object = api.post("/storage/upload/initiate", "[1, 2]");
+  EXPECT_EQ(not_object->status, 422);
+  EXPECT_EQ(refusal_type(not_object, "initiate (an array)"), "model_attributes_type");
+
+  // multipart: a part number outside 1..N, an empty parts list, a listed part never sent
+  const json multipart = body_of(
+      api.post("/storage/upload/initiate-multipart", R"({"file_name": "clips.zip"})"), "initiate-multipart");
+  const std::string upload_path = multipart.at("upload_url").get<std::string>().substr(server.url().size());
+  const auto part_zero = plain.Put(upload_path + "/0", "abc", "application/octet-stream");
+  ASSERT_TRUE(part_zero);
+  EXPECT_EQ(part_zero->status, 400);
+  EXPECT_NE(part_zero->body.find("part number 0 is out of range"), std::string::npos) << part_zero->body;
+  const auto part_one = plain.Put(upload_path + "/1", "abc", "application/octet-stream");
+  ASSERT_TRUE(part_one);
+  ASSERT_EQ(part_one->status, 200) << part_one->body;
+  const std::string etag = json::parse(part_one->body).at("etag");
+  const auto none_listed = plain.Post(upload_path + "/complete", R"({"parts": []})", "application/json");
+  ASSERT_TRUE(none_listed);
+  EXPECT_EQ(none_listed->status, 400);
+  EXPECT_NE(none_listed->body.find("no part listed"), std::string::npos) << none_listed->body;
+  const json two_parts = {{"parts", {{{"partNumber", 1}, {"etag", etag}}, {{"partNumber", 2}, {"etag", "x"}}}}};
+  const auto missing = plain.Post(upload_path + "/complete", two_parts.dump(), "application/json");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_NE(missing->body.find("part 2 was never uploaded"), std::string::npos) << missing->body;
+
+  // a completed upload's file URL under another file name
+  const json single = body_of(
+      api.post("/storage/upload/initiate", R"({"file_name": "clips.zip"})"), "initiate");
+  const auto put = plain.Put(single.at("upload_url").get<std::string>().substr(server.url().size()),
+                             read_bytes(files_dir() / "clips.zip"), "application/zip");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+  std::string renamed = single.at("file_url");
+  renamed.replace(renamed.rfind('/') + 1, std::string::npos, "other.zip");
+  const auto mismatch = api.post(std::string(kPrefix) + "/av2av", request(renamed).dump());
+  const json mismatch_body = body_of(mismatch, "POST av2av (renamed file URL)");
+  EXPECT_EQ(mismatch->status, 422) << mismatch_body.dump();
+  const json renamed_problem = problem_at(mismatch_body, {"body", "training_data_url"});
+  ASSERT_FALSE(renamed_problem.is_null()) << mismatch_body.dump();
+  EXPECT_NE(renamed_problem.value("msg", "").find("does not match its upload's file name"), std::string::npos);
+
+  // fal_webhook that is not an http(s) URL: the 422 names the query parameter
+  const auto bad_hook =
+      api.post(std::string(kPrefix) + "/av2av?fal_webhook=file:///etc/passwd", request().dump());
+  const json bad_hook_body = body_of(bad_hook, "POST av2av (file:// webhook)");
+  EXPECT_EQ(bad_hook->status, 422) << bad_hook_body.dump();
+  EXPECT_FALSE(problem_at(bad_hook_body, {"query", "fal_webhook"}).is_null()) << bad_hook_body.dump();
+
+  // the result of a job that has not finished
+  const std::string id = submit(api, request()).at("request_id");
+  const auto early = api.get(result_path(id));
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 400);
+  EXPECT_NE(early->body.find("Request is still in progress"), std::string::npos) << early->body;
+  EXPECT_EQ(body_of(api.put(cancel_path(id)), "PUT cancel").value("status", ""), "CANCELLATION_REQUESTED");
+  EXPECT_EQ(wait_until_completed(api, id, server).value("outcome", json()), "cancelled");
+  server.stop();
+}
+
 }  // namespace
 }  // namespace avtrain::service
