@@ -48,15 +48,16 @@ struct Server {
 // half-closed peer for gone), so a request whose reply is checked keeps its side open.
 enum class AfterSending { kHalfClose, kKeepOpen };
 
-// Sends `request` on a new connection and reads the reply until the server closes it (or 2 s pass).
-std::string exchange(int port, std::string_view request, AfterSending after_sending) {
+// Sends `request` on a new connection and reads the reply until the server closes it (or `wait_seconds`
+// pass without a byte).
+std::string exchange(int port, std::string_view request, AfterSending after_sending, int wait_seconds) {
   const int socket_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (socket_fd < 0) std::abort();
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{2, 0};
+  timeval timeout{wait_seconds, 0};
   ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
@@ -83,13 +84,13 @@ std::string exchange(int port, std::string_view request, AfterSending after_send
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Server server;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  exchange(server.api->port(), input, AfterSending::kHalfClose);
+  exchange(server.api->port(), input, AfterSending::kHalfClose, 2);
   // Whatever that did, the server still answers a well-formed request.
   const std::string health =
       exchange(server.api->port(),
                "GET /fal-ai/x/requests/00000000-0000-0000-0000-000000000000/status HTTP/1.1\r\n"
                "Host: fuzz\r\nAuthorization: Key fuzz-key\r\nConnection: close\r\n\r\n",
-               AfterSending::kKeepOpen);
+               AfterSending::kKeepOpen, 30);  // a loaded machine (fuzzers side by side) answers late
   if (health.rfind("HTTP/1.1 404", 0) != 0) {
     std::fprintf(stderr, "the server stopped answering; it replied: %s\n", health.substr(0, 200).c_str());
     std::abort();
