@@ -1,12 +1,14 @@
 // Running `avtrain serve` for real (issue 25), end to end through real HTTP with the tiny model: the
 // key's history with cursor paging, deletion and retention (records kept for the ledger, working files
 // gone once a job is delivered), usage per key over HTTP and in `avtrain usage`, poison jobs, the keys
-// file's limits and its reload on SIGHUP, and the health, readiness and metrics routes.
+// file's limits and its reload on SIGHUP, the health, readiness and metrics routes, and a job that cannot
+// fit the server's disk.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 
 #include "serve_fixture.h"
+#include "testing/capped_folder.h"
 
 namespace avtrain::service {
 namespace {
@@ -178,6 +180,37 @@ TEST_F(ServeTest, AJobLostWithItsServerThreeTimesFailsAsRunnerDisconnected) {
   EXPECT_EQ(body.value("error_type", ""), "runner_disconnected") << body.dump();
   EXPECT_EQ(body.at("billing").value("units", -1), 0) << body.dump();
   EXPECT_NE(body.value("detail", "").find("last 3 runs"), std::string::npos) << body.dump();
+  server.stop();
+}
+
+// A data folder too small for a job's archive: the job fails at once, before the download, billed 0,
+// with an answer that names what it needs and what is free (the CLI test fills the disk mid-training).
+TEST_F(ServeTest, AJobThatCannotFitTheDataFolderFailsAtOnceBilledNothing) {
+  testing::CappedFolder small(data_dir(), 6);
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (not root): no size-capped folder to test with";
+  std::string padding(8u << 20, '\0');
+  for (size_t at = 0; at < padding.size(); ++at) padding[at] = static_cast<char>((at * 2654435761u) >> 13);
+  dataset::testing::ZipBuilder()
+      .file("a_start.mp4", read_bytes(files_dir() / "ref.mp4"))
+      .file("a_end.mp4", read_bytes(files_dir() / "tgt.mp4"))
+      .file("padding.bin", padding)
+      .write(files_dir() / "big.zip");
+  ServeProcess server(dir_.path(), serve_args(/*steps=*/1));
+  server.start();
+  const Api api(server.port());
+  const std::string id = submit(api, request(file_url("big.zip"))).at("request_id").get<std::string>();
+  EXPECT_EQ(wait_until_completed(api, id, server, 60s).value("outcome", ""), "failed");
+  const auto result = api.get(result_path(id));
+  const json body = body_of(result, "GET result");
+  EXPECT_NE(result->status, 200) << body.dump();
+  const std::string text = body.dump();
+  EXPECT_NE(text.find("not enough disk space for"), std::string::npos) << text;
+  EXPECT_NE(text.find("are free"), std::string::npos) << text;
+  EXPECT_EQ(text.find(data_dir().string()), std::string::npos) << "a server path in the answer: " << text;
+  EXPECT_EQ(body.at("billing").value("units", -1), 0) << text;
+  EXPECT_FALSE(fs::exists(job_dir(id) / "dataset")) << "the job went on anyway";
+  // The server stays ready for jobs that fit.
+  EXPECT_EQ(body_of(api.get("/healthz"), "GET /healthz").value("status", ""), "ok");
   server.stop();
 }
 

@@ -27,6 +27,7 @@
 #include "media/audio_fit.h"
 #include "media/test_media.h"
 #include "media/video_fit.h"
+#include "testing/capped_folder.h"
 #include "testing/child_process.h"
 #include "testing/golden_dir.h"
 #include "testing/temp_dir.h"
@@ -414,34 +415,13 @@ TEST_F(TrainCli, AJobFolderHasOneOwnerAndForeignOrDamagedFoldersAreRefused) {
       << damaged.out() << damaged.err();
 }
 
-// A size-capped folder: a tmpfs the test mounts (it needs root, as CI has), unmounted when it ends.
-class CappedFolder {
- public:
-  CappedFolder(fs::path dir, int megabytes) : dir_(std::move(dir)) {
-    fs::create_directories(dir_);
-    mounted_ = std::system(("mount -t tmpfs -o size=" + std::to_string(megabytes) + "m tmpfs '" +
-                            dir_.string() + "' 2>/dev/null")
-                               .c_str()) == 0;
-  }
-  ~CappedFolder() {
-    if (mounted_) [[maybe_unused]]
-      const int ignored = std::system(("umount -l '" + dir_.string() + "'").c_str());
-  }
-  bool mounted() const { return mounted_; }
-  const fs::path& path() const { return dir_; }
-
- private:
-  fs::path dir_;
-  bool mounted_ = false;
-};
-
 // Issue 25: a job whose archive, pair tensors and checkpoints cannot fit fails at once, billed 0, naming
 // what it needs and what is free; a job that runs out of space mid-training fails naming the stage, keeps
 // its last checkpoint, and resumes from it when run again after space is freed.
 TEST_F(TrainCli, AJobThatCannotFitFailsAtOnceAndOneThatRanOutOfSpaceResumesOnceFreed) {
   make_demo_dataset();
   {
-    CappedFolder small(dir_ / "small", 4);
+    testing::CappedFolder small(dir_ / "small", 4);
     if (!small.mounted())
       GTEST_SKIP() << "cannot mount a tmpfs here (not root): no size-capped folder to test with";
     std::string padding(8u << 20, '\0');
@@ -464,7 +444,7 @@ TEST_F(TrainCli, AJobThatCannotFitFailsAtOnceAndOneThatRanOutOfSpaceResumesOnceF
     EXPECT_FALSE(fs::exists(small.path() / "job" / "dataset")) << "extraction started anyway";
   }
 
-  CappedFolder folder(dir_ / "capped", 96);
+  testing::CappedFolder folder(dir_ / "capped", 96);
   ASSERT_TRUE(folder.mounted());
   auto request = json::parse(read_text(dir_ / "demo" / "request.json"));
   request["validation_interval"] = 10;
