@@ -2,7 +2,8 @@
 # Soak (issue 29): `avtrain serve` with 2 workers runs tiny jobs back to back for --minutes (default 30)
 # while a client keeps two jobs queued. Every 10 s the server's RSS and open file descriptors are
 # sampled; at the end the first and last 5 minutes are compared (they must stay flat) and every job
-# submitted must have completed. Prints the samples' summary; exits 1 when a job was lost or failed.
+# submitted must have completed. Prints the samples' summary (and every sample in out/soak/samples.tsv);
+# exits 1 when a job was lost or failed.
 # Needs build/avtrain (scripts/build.sh) and python3.
 #
 #   scripts/soak.sh [--minutes 30] [--steps 5]
@@ -40,7 +41,7 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || { echo "soak: the server did not start" >&2; exit 1; }
 
-python3 - "$port" "$server" "$minutes" "$work/demo/request.json" <<'PY'
+SOAK_SAMPLES=$work/samples.tsv python3 - "$port" "$server" "$minutes" "$work/demo/request.json" <<'PY'
 import json, os, sys, time, urllib.request
 
 port, pid, minutes, request_file = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
@@ -96,5 +97,17 @@ last = [s for s in samples if s[0] >= samples[-1][0] - 300]
 print(f"soak: {minutes:g} min, {len(submitted)} jobs submitted, {len(finished)} completed, outcomes {outcomes}")
 print(f"  first 5 minutes: {window(first)}")
 print(f"  last 5 minutes:  {window(last)}")
+# The whole course, per 5 minutes: growth that levels off (allocator pools, caches filling) and growth
+# that goes on (a leak) look alike in the first and last windows alone.
+print("  | minutes | RSS min-max (mean), MiB | fds |\n  |---|---|---|")
+for begin in range(0, int(samples[-1][0]) + 1, 300):
+    rows = [s for s in samples if begin <= s[0] < begin + 300]
+    if rows:
+        rss, fds = [r[1] for r in rows], [r[2] for r in rows]
+        print(f"  | {begin // 60}-{begin // 60 + 5} | {min(rss)}-{max(rss)} ({sum(rss) / len(rss):.0f}) | "
+              f"{min(fds)}-{max(fds)} |")
+with open(os.environ["SOAK_SAMPLES"], "w") as out:
+    out.write("seconds\trss_mib\tfds\n")
+    out.writelines(f"{t:.0f}\t{rss}\t{fds}\n" for t, rss, fds in samples)
 sys.exit(0 if len(finished) == len(submitted) and outcomes.get("succeeded", 0) == len(submitted) else 1)
 PY

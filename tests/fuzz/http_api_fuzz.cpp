@@ -8,7 +8,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -50,7 +53,10 @@ enum class AfterSending { kHalfClose, kKeepOpen };
 
 // Sends `request` on a new connection and reads the reply until the server closes it (or `wait_seconds`
 // pass without a byte).
+int last_receive_error = 0;  // errno of the last failed receive (0: the server closed the connection)
+
 std::string exchange(int port, std::string_view request, AfterSending after_sending, int wait_seconds) {
+  last_receive_error = 0;
   const int socket_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (socket_fd < 0) std::abort();
   sockaddr_in address{};
@@ -72,6 +78,7 @@ std::string exchange(int port, std::string_view request, AfterSending after_send
   char buffer[4096];
   for (;;) {
     const ssize_t n = ::recv(socket_fd, buffer, sizeof buffer, 0);
+    if (n < 0) last_receive_error = errno;
     if (n <= 0) break;
     reply.append(buffer, static_cast<size_t>(n));
   }
@@ -86,13 +93,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   exchange(server.api->port(), input, AfterSending::kHalfClose, 2);
   // Whatever that did, the server still answers a well-formed request.
-  const std::string health =
-      exchange(server.api->port(),
-               "GET /fal-ai/x/requests/00000000-0000-0000-0000-000000000000/status HTTP/1.1\r\n"
-               "Host: fuzz\r\nAuthorization: Key fuzz-key\r\nConnection: close\r\n\r\n",
-               AfterSending::kKeepOpen, 30);  // a loaded machine (fuzzers side by side) answers late
-  if (health.rfind("HTTP/1.1 404", 0) != 0) {
-    std::fprintf(stderr, "the server stopped answering; it replied: %s\n", health.substr(0, 200).c_str());
+  const auto health = [] {
+    return exchange(server.api->port(),
+                    "GET /fal-ai/x/requests/00000000-0000-0000-0000-000000000000/status HTTP/1.1\r\n"
+                    "Host: fuzz\r\nAuthorization: Key fuzz-key\r\nConnection: close\r\n\r\n",
+                    AfterSending::kKeepOpen, 30);  // a loaded machine (fuzzers side by side) answers late
+  };
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string reply = health();
+  if (reply.rfind("HTTP/1.1 404", 0) != 0) {
+    const auto waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+    const int error = last_receive_error;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const bool answers_later = health().rfind("HTTP/1.1 404", 0) == 0;
+    std::fprintf(stderr,
+                 "the server did not answer the health request: reply \"%s\" after %.3f s (%s); a second "
+                 "request 1 s later %s\n",
+                 reply.substr(0, 200).c_str(), waited, error ? std::strerror(error) : "connection closed",
+                 answers_later ? "was answered" : "was not answered either");
     std::abort();
   }
   return 0;
