@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/utf8.h"
 
 namespace avtrain::models::text {
@@ -343,6 +344,23 @@ namespace {
                   source, field, found));
 }
 
+// A token id as the file gives it: a whole number from 0 below 2^31 (Gemma's vocabulary has 262,144). A float
+// (4.9e20) or a huge integer is refused here: converting it would be undefined, and vocab_size() is the
+// largest id + 1.
+int64_t token_id(const json& value, const std::string& source, const std::string& field) {
+  constexpr int64_t kIdLimit = int64_t{1} << 31;
+  if (value.is_number_unsigned() || value.is_number_integer()) {
+    const bool in_range = value.is_number_unsigned()
+                              ? value.get<uint64_t>() < static_cast<uint64_t>(kIdLimit)
+                              : value.get<int64_t>() >= 0 && value.get<int64_t>() < kIdLimit;
+    if (in_range) return value.get<int64_t>();
+  }
+  throw core::InvalidInput(
+      fmt::format("{}: {} is {}, not a token id (a whole number from 0 to {}); the file is "
+                  "damaged or not a tokenizer.json: re-download it.",
+                  source, field, core::json_text(value), kIdLimit - 1));
+}
+
 std::vector<NormalizerStep> parse_normalizer(const json& node, const std::string& source) {
   std::vector<NormalizerStep> steps;
   if (node.is_null()) return steps;
@@ -426,10 +444,11 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string sour
     data->fuse_unk = model.value("fuse_unk", false);
 
     data->vocab.reserve(model.at("vocab").size());
-    for (const auto& [token, id] : model.at("vocab").items()) {
-      data->vocab.emplace(token, id.get<int64_t>());
-      data->id_to_token.emplace(id.get<int64_t>(), token);
-      data->max_id = std::max(data->max_id, id.get<int64_t>());
+    for (const auto& [token, value] : model.at("vocab").items()) {
+      const int64_t id = token_id(value, source, "model.vocab[\"" + token + "\"]");
+      data->vocab.emplace(token, id);
+      data->id_to_token.emplace(id, token);
+      data->max_id = std::max(data->max_id, id);
     }
     if (model.contains("unk_token") && model.at("unk_token").is_string()) {
       const auto found = data->vocab.find(model.at("unk_token").get<std::string>());
@@ -473,7 +492,7 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string sour
     std::map<std::string, int64_t> added;
     for (const auto& token : root.value("added_tokens", json::array())) {
       const auto content = token.at("content").get<std::string>();
-      const auto id = token.at("id").get<int64_t>();
+      const auto id = token_id(token.at("id"), source, "the id of added token '" + content + "'");
       for (const char* flag : {"lstrip", "rstrip", "single_word"}) {
         if (token.value(flag, false))
           unsupported(source, fmt::format("added token '{}' {}", content, flag), "true");
@@ -506,8 +525,10 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string sour
         }
         const auto name = item.at("SpecialToken").at("id").get<std::string>();
         const auto& ids = post.at("special_tokens").at(name).at("ids");
-        for (const auto& id : ids)
-          (after_sequence ? data->suffix_ids : data->prefix_ids).push_back(id.get<int64_t>());
+        for (const auto& id : ids) {
+          (after_sequence ? data->suffix_ids : data->prefix_ids)
+              .push_back(token_id(id, source, "post_processor special token '" + name + "' id"));
+        }
       }
     }
     data->bos_id = lookup("<bos>");

@@ -175,6 +175,34 @@ TEST(Tokenizer, RefusesModelTypesItDoesNotImplementNamingTheField) {
   }
 }
 
+// Found by tokenizer_fuzz: a float id (4.9e20) was converted to an integer (undefined behaviour) and a huge
+// one overflowed vocab_size(). Ids are whole numbers from 0 below 2^31, wherever the file gives one.
+TEST(Tokenizer, RefusesTokenIdsThatAreNotSmallWholeNumbersNamingTheField) {
+  const auto refusal = [](const json& config) {
+    try {
+      Tokenizer::from_json_text(config.dump(), "ids.json");
+    } catch (const core::InvalidInput& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const auto with_vocab = [](const json& vocab) {
+    return json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}};
+  };
+  EXPECT_NE(refusal(with_vocab({{"<pad>", 0}, {"a", 4.87778e20}})).find("ids.json: model.vocab[\"a\"] is "),
+            std::string::npos);
+  EXPECT_NE(refusal(with_vocab({{"<pad>", 0}, {"a", 1.5}})).find("not a token id"), std::string::npos);
+  EXPECT_NE(refusal(with_vocab({{"<pad>", 0}, {"a", -1}})).find("not a token id"), std::string::npos);
+  EXPECT_NE(refusal(with_vocab({{"<pad>", 0}, {"a", uint64_t{1} << 63}})).find("not a token id"),
+            std::string::npos);
+  EXPECT_NE(refusal(with_vocab({{"<pad>", 0}, {"a", "7"}})).find("not a token id"), std::string::npos);
+  json added = with_vocab({{"<pad>", 0}});
+  added["added_tokens"] = {{{"id", 1e300}, {"content", "<eos>"}}};
+  EXPECT_NE(refusal(added).find("the id of added token '<eos>'"), std::string::npos) << refusal(added);
+  // The largest id allowed still loads.
+  EXPECT_EQ(refusal(with_vocab({{"<pad>", 0}, {"a", (int64_t{1} << 31) - 1}})), "no exception");
+}
+
 TEST(TinyTokenizer, HasGemmaLayoutSpecialIdsAndMergesThatShortenText) {
   const auto tokenizer = Tokenizer::from_json_text(tiny_tokenizer_json(), "tiny");
   EXPECT_EQ(tokenizer.pad_id(), 0);
