@@ -66,10 +66,18 @@ std::string exchange(int port, std::string_view request, AfterSending after_send
   timeval timeout{wait_seconds, 0};
   ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  if (::connect(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
+  // libFuzzer's timer signal (SIGALRM, each second) interrupts blocking calls: EINTR is retried.
+  // An interrupted connect goes on by itself: asking again answers EALREADY until it is done, then EISCONN.
+  for (;;) {
+    if (::connect(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 || errno == EISCONN)
+      break;
+    if (errno != EINTR && errno != EALREADY) std::abort();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(socket_fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early (a refused body)
     sent += static_cast<size_t>(n);
   }
@@ -78,6 +86,7 @@ std::string exchange(int port, std::string_view request, AfterSending after_send
   char buffer[4096];
   for (;;) {
     const ssize_t n = ::recv(socket_fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) last_receive_error = errno;
     if (n <= 0) break;
     reply.append(buffer, static_cast<size_t>(n));
