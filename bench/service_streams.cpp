@@ -4,7 +4,8 @@
 // server's threads and memory. Every subscriber must receive every log line exactly once, in order
 // (checked against the job's whole log read at the end); the program exits 1 when one did not.
 //
-//   build/bench/bench_service_streams [--subscribers 500] [--pollers 8] [--steps 600] [--avtrain build/avtrain]
+//   build/bench/bench_service_streams [--subscribers 500] [--pollers 8] [--steps 600] [--avtrain
+//   build/avtrain]
 #include <fcntl.h>
 #include <httplib.h>
 #include <signal.h>
@@ -43,11 +44,16 @@ Options parse_options(int argc, char** argv) {
   Options options;
   for (int at = 1; at + 1 < argc; at += 2) {
     const std::string name = argv[at], value = argv[at + 1];
-    if (name == "--subscribers") options.subscribers = std::stoi(value);
-    else if (name == "--pollers") options.pollers = std::stoi(value);
-    else if (name == "--steps") options.steps = std::stoi(value);
-    else if (name == "--avtrain") options.avtrain = value;
-    else throw std::runtime_error("unknown option " + name);
+    if (name == "--subscribers")
+      options.subscribers = std::stoi(value);
+    else if (name == "--pollers")
+      options.pollers = std::stoi(value);
+    else if (name == "--steps")
+      options.steps = std::stoi(value);
+    else if (name == "--avtrain")
+      options.avtrain = value;
+    else
+      throw std::runtime_error("unknown option " + name);
   }
   return options;
 }
@@ -109,7 +115,8 @@ struct Server {
         break;
       }
     }
-    if (port == 0) throw std::runtime_error("avtrain serve did not start: see " + (dir / "serve.log").string());
+    if (port == 0)
+      throw std::runtime_error("avtrain serve did not start: see " + (dir / "serve.log").string());
   }
   ~Server() {
     kill(pid, SIGTERM);
@@ -147,8 +154,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   const fs::path dir = fs::temp_directory_path() / ("avtrain-bench-streams-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  if (run({options.avtrain.string(), "demo-dataset", "--out", (dir / "demo").string(), "--pairs", "2", "--size",
-           "32", "--seconds", "0.5"}) != 0) {
+  if (run({options.avtrain.string(), "demo-dataset", "--out", (dir / "demo").string(), "--pairs", "2",
+           "--size", "32", "--seconds", "0.5"}) != 0) {
     std::fprintf(stderr, "demo-dataset failed (is %s built?)\n", options.avtrain.c_str());
     return 2;
   }
@@ -256,7 +263,8 @@ int main(int argc, char** argv) {
     std::printf("| subscribers that saw COMPLETED | %d |\n", completed);
     std::printf("| subscribers with every log line once, in order | %d (of %zu lines) |\n", exact,
                 expected.size());
-    std::printf("| events per subscriber (mean) | %.1f |\n", static_cast<double>(events) / options.subscribers);
+    std::printf("| events per subscriber (mean) | %.1f |\n",
+                static_cast<double>(events) / options.subscribers);
     std::printf("| pollers | %d |\n", options.pollers);
     std::printf("| status requests timed | %zu |\n", latencies_ms.size());
     std::printf("| status latency p50 | %.2f ms |\n", percentile(latencies_ms, 0.50));

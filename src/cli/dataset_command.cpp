@@ -63,8 +63,8 @@ service::TrainingRequest read_request(const std::string& path, const std::string
   try {
     body = nlohmann::ordered_json::parse(in);
   } catch (const nlohmann::json::exception& error) {
-    throw core::InvalidInput(
-        {core::Problem{{"body"}, path + " is not valid JSON: " + core::json_failure_text(error), "json_invalid"}});
+    throw core::InvalidInput({core::Problem{
+        {"body"}, path + " is not valid JSON: " + core::json_failure_text(error), "json_invalid"}});
   }
   if (body.is_object() && !body.contains("training_data_url")) body["training_data_url"] = archive;
   return service::parse_training_request_json(body, service::LocalFilePolicy::allow_any());

@@ -18,7 +18,8 @@ std::string json_text(const Json& value, int indent = -1) {
 // (1e999): callers catch json::exception to refuse both.
 inline std::string json_failure_text(const nlohmann::json::exception& error) {
   std::string text = error.what();
-  if (const auto bracket = text.find("] "); text.starts_with("[json.exception") && bracket != std::string::npos) {
+  if (const auto bracket = text.find("] ");
+      text.starts_with("[json.exception") && bracket != std::string::npos) {
     text.erase(0, bracket + 2);
   }
   return text;

@@ -477,8 +477,8 @@ void QueueApi::add_routes() {
               for (;;) {
                 if (stopping_ || !sink.is_writable()) return false;
                 const auto now = std::chrono::steady_clock::now();
-                const uint64_t version =
-                    state->first ? changes.last_change(id) : changes.wait(id, state->seen_version, kStreamWake);
+                const uint64_t version = state->first ? changes.last_change(id)
+                                                      : changes.wait(id, state->seen_version, kStreamWake);
                 const bool announced = version != state->seen_version;
                 if (!state->first && !announced && now - state->last_read < kStreamReread) {
                   if (now - state->last_write > kStreamKeepAlive) {
@@ -494,19 +494,20 @@ void QueueApi::add_routes() {
                 state->first = false;
                 state->seen_version = version;
                 state->last_read = now;
-                const auto event = status_events_.get(
-                    {id, version, prefix, with_logs, state->logs_after}, max_age,
-                    [&]() -> std::optional<StatusEvent> {
-                      const auto current = store_.find(id);
-                      if (!current) return std::nullopt;
-                      StatusEvent rendered;
-                      rendered.last_log = state->logs_after;
-                      const auto status = status_of(*current, prefix, with_logs, state->logs_after, &rendered.last_log);
-                      rendered.text = "data: " + core::json_text(status) + "\n\n";
-                      rendered.has_new_logs = with_logs && !status["logs"].empty();
-                      rendered.finished = is_finished(current->status);
-                      return rendered;
-                    });
+                const auto event =
+                    status_events_.get({id, version, prefix, with_logs, state->logs_after}, max_age,
+                                       [&]() -> std::optional<StatusEvent> {
+                                         const auto current = store_.find(id);
+                                         if (!current) return std::nullopt;
+                                         StatusEvent rendered;
+                                         rendered.last_log = state->logs_after;
+                                         const auto status = status_of(*current, prefix, with_logs,
+                                                                       state->logs_after, &rendered.last_log);
+                                         rendered.text = "data: " + core::json_text(status) + "\n\n";
+                                         rendered.has_new_logs = with_logs && !status["logs"].empty();
+                                         rendered.finished = is_finished(current->status);
+                                         return rendered;
+                                       });
                 if (!event) return false;
                 if (event->text == state->last_sent && !event->has_new_logs) continue;
                 if (!sink.write(event->text.data(), event->text.size())) return false;

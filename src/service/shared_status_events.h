@@ -40,11 +40,12 @@ class SharedStatusEvents {
   using Render = std::function<std::optional<StatusEvent>()>;
 
   // The event for `key`: rendered by `render` for the first caller, or again once older than
-  // `max_age` when one is given (a re-read that no change announced); concurrent callers with the same key wait for
-  // one render. nullptr when `render` finds no job. A key older than the job's latest change seen is
+  // `max_age` when one is given (a re-read that no change announced); concurrent callers with the same key
+  // wait for one render. nullptr when `render` finds no job. A key older than the job's latest change seen is
   // rendered for its caller alone.
   std::shared_ptr<const StatusEvent> get(const StatusEventKey& key,
-                                         std::optional<std::chrono::milliseconds> max_age, const Render& render);
+                                         std::optional<std::chrono::milliseconds> max_age,
+                                         const Render& render);
 
  private:
   struct Slot {

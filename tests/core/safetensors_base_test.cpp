@@ -144,7 +144,9 @@ TEST(Safetensors, RefusesBadJson) {
   write_raw(dir / "json.safetensors", "{\"x\": {\"dtype\": \"F32\",,}}", "");
   EXPECT_NE(open_error(dir / "json.safetensors").find("not valid JSON"), std::string::npos);
   write_raw(dir / "array.safetensors", "[1, 2, 3]", "");
-  EXPECT_NE(open_error(dir / "array.safetensors").find("not a JSON object"), std::string::npos);  // A number beyond a double is nlohmann's out_of_range, not parse_error: refused the same way (found by
+  EXPECT_NE(open_error(dir / "array.safetensors").find("not a JSON object"),
+            std::string::npos);  // A number beyond a double is nlohmann's out_of_range, not parse_error:
+                                 // refused the same way (found by
   // request_json_fuzz, which crashed on it before).
   write_raw(dir / "huge.safetensors", "{\"x\": {\"data_offsets\": [0, 1e999]}}", "");
   const auto huge = open_error(dir / "huge.safetensors");

@@ -474,7 +474,8 @@ TEST_F(ServeTest, ASecondServerOnTheDataFolderAndOversizedBodiesAreRefused) {
 // status and the message docs/bad-inputs.md gives; nothing of it reaches a job.
 TEST_F(ServeTest, MalformedUploadsAnEarlyResultAndABadWebhookAreRefusedByName) {
   std::ofstream(dir_ / "keys.txt") << "key-a\n";
-  ServeProcess server(dir_.path(), serve_args(/*steps=*/400, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
+  ServeProcess server(dir_.path(),
+                      serve_args(/*steps=*/400, 1, {"--api-keys", (dir_ / "keys.txt").string()}));
   server.start();
   const Api api = Api::with_key(server.port(), "key-a");
   httplib::Client plain("127.0.0.1", server.port());
@@ -506,15 +507,16 @@ TEST_F(ServeTest, MalformedUploadsAnEarlyResultAndABadWebhookAreRefusedByName) {
   ASSERT_TRUE(none_listed);
   EXPECT_EQ(none_listed->status, 400);
   EXPECT_NE(none_listed->body.find("no part listed"), std::string::npos) << none_listed->body;
-  const json two_parts = {{"parts", {{{"partNumber", 1}, {"etag", etag}}, {{"partNumber", 2}, {"etag", "x"}}}}};
+  const json two_parts = {
+      {"parts", {{{"partNumber", 1}, {"etag", etag}}, {{"partNumber", 2}, {"etag", "x"}}}}};
   const auto missing = plain.Post(upload_path + "/complete", two_parts.dump(), "application/json");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 400);
   EXPECT_NE(missing->body.find("part 2 was never uploaded"), std::string::npos) << missing->body;
 
   // a completed upload's file URL under another file name
-  const json single = body_of(
-      api.post("/storage/upload/initiate", R"({"file_name": "clips.zip"})"), "initiate");
+  const json single =
+      body_of(api.post("/storage/upload/initiate", R"({"file_name": "clips.zip"})"), "initiate");
   const auto put = plain.Put(single.at("upload_url").get<std::string>().substr(server.url().size()),
                              read_bytes(files_dir() / "clips.zip"), "application/zip");
   ASSERT_TRUE(put);
@@ -526,7 +528,8 @@ TEST_F(ServeTest, MalformedUploadsAnEarlyResultAndABadWebhookAreRefusedByName) {
   EXPECT_EQ(mismatch->status, 422) << mismatch_body.dump();
   const json renamed_problem = problem_at(mismatch_body, {"body", "training_data_url"});
   ASSERT_FALSE(renamed_problem.is_null()) << mismatch_body.dump();
-  EXPECT_NE(renamed_problem.value("msg", "").find("does not match its upload's file name"), std::string::npos);
+  EXPECT_NE(renamed_problem.value("msg", "").find("does not match its upload's file name"),
+            std::string::npos);
 
   // fal_webhook that is not an http(s) URL: the 422 names the query parameter
   const auto bad_hook =

@@ -187,7 +187,8 @@ TEST_F(ServeTest, AJobLostWithItsServerThreeTimesFailsAsRunnerDisconnected) {
 // with an answer that names what it needs and what is free (the CLI test fills the disk mid-training).
 TEST_F(ServeTest, AJobThatCannotFitTheDataFolderFailsAtOnceBilledNothing) {
   testing::CappedFolder small(data_dir(), 6);
-  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (not root): no size-capped folder to test with";
+  if (!small.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (not root): no size-capped folder to test with";
   std::string padding(8u << 20, '\0');
   for (size_t at = 0; at < padding.size(); ++at) padding[at] = static_cast<char>((at * 2654435761u) >> 13);
   dataset::testing::ZipBuilder()

@@ -398,10 +398,10 @@ RequestCheck check_training_request(std::string_view body, const LocalFilePolicy
     RequestCheck check;
     std::vector<std::string> where{"body"};
     if (syntax) where.push_back(std::to_string(syntax->byte));
-    check.problems.push_back({where,
-                              "the request body is not valid JSON (" + core::json_failure_text(error) +
-                                  "): send one JSON object",
-                              "json_invalid"});
+    check.problems.push_back(
+        {where,
+         "the request body is not valid JSON (" + core::json_failure_text(error) + "): send one JSON object",
+         "json_invalid"});
     return check;
   }
   return check_training_request_json(parsed, local_files, parsing);

@@ -594,8 +594,13 @@ INSTANTIATE_TEST_SUITE_P(
                     Modes::strict_only},
         RefusedCase{"BodyIsAnArray", "![]", body({}), "model_attributes_type", {"JSON object"}},
         RefusedCase{"BodyIsNotJson", "!{\"rank\": }", body({"10"}), "json_invalid", {"not valid JSON"}},
-        // a number beyond a double: nlohmann's out_of_range, which once escaped as a crash (request_json_fuzz)
-        RefusedCase{"NumberBeyondADouble", "!{\"rank\": 1e999}", body({}), "json_invalid", {"not valid JSON", "1e999"}}),
+        // a number beyond a double: nlohmann's out_of_range, which once escaped as a crash
+        // (request_json_fuzz)
+        RefusedCase{"NumberBeyondADouble",
+                    "!{\"rank\": 1e999}",
+                    body({}),
+                    "json_invalid",
+                    {"not valid JSON", "1e999"}}),
     [](const auto& info) { return info.param.name; });
 
 // Pydantic's lax mode (DECISIONS.md §33): every row of docs/api.md's "Lax parsing" table. Integer
