@@ -103,6 +103,15 @@ class TrainCli : public ::testing::Test {
     ASSERT_EQ(demo.exit_code(), 0) << demo.err();
   }
 
+  // The bytes of a 32x32 test clip of 12 frames (with audio), for archives a test builds itself.
+  std::string small_clip_bytes() const {
+    media::TestClipOptions clip;
+    clip.width = clip.height = 32;
+    clip.frames = 12;
+    media::write_test_clip(dir_ / "clip.mp4", clip);
+    return read_text(dir_ / "clip.mp4");
+  }
+
   std::vector<std::string> train_arguments(const fs::path& request, const std::string& steps,
                                            const fs::path& out = {}) const {
     return {"train",          request.string(),
@@ -251,11 +260,7 @@ TEST_F(TrainCli, AnUnknownAttentionKernelInTheEnvironmentExitsTwoNamingTheVariab
 }
 
 TEST_F(TrainCli, ABadArchiveExitsTwoWithThe422BodyNamingThePairAndBillingZero) {
-  media::TestClipOptions clip;
-  clip.width = clip.height = 32;
-  clip.frames = 12;
-  media::write_test_clip(dir_ / "clip.mp4", clip);
-  const std::string bytes = read_text(dir_ / "clip.mp4");
+  const std::string bytes = small_clip_bytes();
   dataset::testing::ZipBuilder()
       .file("a_start.mp4", bytes)
       .file("a_end.mp4", bytes)
@@ -506,11 +511,7 @@ TEST_F(TrainCli, TextThatIsNotUtf8OrHoldsControlCharactersIsRefusedClearly) {
   EXPECT_EQ(inspect.err().find("terminate called"), std::string::npos) << inspect.err();
 
   // An archive entry whose name is not UTF-8, and a caption that is not: 422 naming them.
-  media::TestClipOptions clip;
-  clip.width = clip.height = 32;
-  clip.frames = 12;
-  media::write_test_clip(dir_ / "clip.mp4", clip);
-  const std::string bytes = read_text(dir_ / "clip.mp4");
+  const std::string bytes = small_clip_bytes();
   dataset::testing::ZipBuilder()
       .file("a_start.mp4", bytes)
       .file("a_end.mp4", bytes)

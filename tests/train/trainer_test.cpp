@@ -69,6 +69,16 @@ std::map<std::string, torch::Tensor> lora_tensors(const LoraSet& lora) {
   return tensors;
 }
 
+// The adapters after `steps` steps of a run never interrupted: what a resumed run must reproduce.
+std::map<std::string, torch::Tensor> uninterrupted_lora(const InMemoryTrainingData& data, int64_t steps) {
+  avtrain::testing::TempDir dir;
+  auto model = tiny::tiny_model();
+  Trainer trainer(model, tiny_options(dir.path(), steps));
+  core::Progress progress("training", false);
+  trainer.train(data, progress);
+  return lora_tensors(trainer.lora());
+}
+
 TEST(Trainer, AdaptersOverfitAFixedPairSet) {
   avtrain::testing::TempDir dir;
   const auto data = pairs(2);
@@ -93,16 +103,9 @@ TEST(Trainer, AdaptersOverfitAFixedPairSet) {
 }
 
 TEST(Trainer, ResumeContinuesExactlyAndKeepsTheLastThreeCheckpoints) {
-  avtrain::testing::TempDir straight_dir, split_dir;
+  avtrain::testing::TempDir split_dir;
   const auto data = pairs(3);
-  std::map<std::string, torch::Tensor> straight;
-  {
-    auto model = tiny::tiny_model();
-    Trainer trainer(model, tiny_options(straight_dir.path(), 20));
-    core::Progress progress("training", false);
-    trainer.train(data, progress);
-    straight = lora_tensors(trainer.lora());
-  }
+  const auto straight = uninterrupted_lora(data, 20);
   {
     auto model = tiny::tiny_model();
     Trainer trainer(model, tiny_options(split_dir.path(), 20));
@@ -179,15 +182,7 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheExtraStepsOnly) {
 // training resumes from the one before it, to the same adapters as a run never interrupted.
 TEST(Trainer, ADamagedLatestCheckpointFallsBackToTheOneBefore) {
   const auto data = pairs(3);
-  avtrain::testing::TempDir straight_dir;
-  std::map<std::string, torch::Tensor> straight;
-  {
-    auto model = tiny::tiny_model();
-    Trainer trainer(model, tiny_options(straight_dir.path(), 20));
-    core::Progress progress("training", false);
-    trainer.train(data, progress);
-    straight = lora_tensors(trainer.lora());
-  }
+  const auto straight = uninterrupted_lora(data, 20);
   for (const bool truncate : {false, true}) {
     avtrain::testing::TempDir dir;
     {
