@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 // The schema this build writes and reads (PRAGMA user_version). A change of the tables gets a new
 // version and a migration from the older ones (kMigrations).
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // sqlite3_close_v2 defers the close until the last statement is finalized, so the order in which
 // RAII handles die does not matter.
@@ -113,8 +113,18 @@ CREATE TABLE uploads (
 );
 )sql";
 
+// Version 2 -> 3: when each stage of a job first started (the dashboard's stage timeline).
+constexpr const char* kMigrationTo3 = R"sql(
+CREATE TABLE stage_starts (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  stage TEXT NOT NULL,
+  started_ms INTEGER NOT NULL,
+  PRIMARY KEY (job_id, stage)
+);
+)sql";
+
 // kMigrations[v] brings a version-v database to version v + 1 (version 0: an empty file).
-constexpr std::array<const char*, kSchemaVersion> kMigrations = {kCreateSchema, kMigrationTo2};
+constexpr std::array<const char*, kSchemaVersion> kMigrations = {kCreateSchema, kMigrationTo2, kMigrationTo3};
 
 // The columns read_job expects, in its order.
 constexpr const char* kJobColumns =
@@ -548,7 +558,24 @@ void JobStore::update_progress(std::string_view id, std::string_view stage, doub
                    "UPDATE jobs SET stage = ?, progress = ?, message = ? WHERE id = ?");
   update.bind(1, stage).bind(2, progress).bind(3, message).bind(4, id);
   update.run();
+  if (!stage.empty()) {
+    // A resumed job keeps the time its stage first started.
+    Statement start(*db_, "record when a stage started",
+                    "INSERT OR IGNORE INTO stage_starts (job_id, stage, started_ms) VALUES (?, ?, ?)");
+    start.bind(1, id).bind(2, stage).bind(3, now_ms());
+    start.run();
+  }
   changes_.changed(id);
+}
+
+std::vector<StageStart> JobStore::stage_starts(std::string_view id) const {
+  const std::lock_guard lock(db_->mutex);
+  Statement select(*db_, "read a job's stage times",
+                   "SELECT stage, started_ms FROM stage_starts WHERE job_id = ? ORDER BY started_ms, rowid");
+  select.bind(1, id);
+  std::vector<StageStart> starts;
+  while (select.step()) starts.push_back({select.text(0), select.integer(1)});
+  return starts;
 }
 
 void JobStore::append_log(std::string_view id, const StoredLogLine& line) {

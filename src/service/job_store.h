@@ -88,6 +88,12 @@ struct StoredPreview {
   uint64_t file_size = 0;
 };
 
+// When a job's stage first started (the stage timeline).
+struct StageStart {
+  std::string stage;
+  int64_t started_ms = 0;
+};
+
 struct StoredLogLine {
   int64_t sequence = 0;  // increasing per store; for "lines after" queries
   int64_t timestamp_ms = 0;
@@ -127,8 +133,11 @@ class JobStore {
   // its original place in the order. Returns how many.
   int requeue_interrupted();
 
+  // The running stage, progress and message; the first time a stage is named its start is recorded.
   void update_progress(std::string_view id, std::string_view stage, double progress,
                        std::string_view message);
+  // Each stage the job entered, in order, with the time it first started.
+  std::vector<StageStart> stage_starts(std::string_view id) const;
   void append_log(std::string_view id, const StoredLogLine& line);  // `sequence` is assigned
   // The job's log lines with sequence > `after`, oldest first.
   std::vector<StoredLogLine> logs(std::string_view id, int64_t after = 0) const;

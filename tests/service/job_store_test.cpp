@@ -491,6 +491,9 @@ TEST(JobStore, MigratesAVersion1StoreKeepingItsJobs) {
   EXPECT_EQ(store.previews(old_job->id).size(), 1u);
   EXPECT_EQ(store.rename_owner("key-0123456789abcdef", "key-new"), 1);
   EXPECT_EQ(store.find(old_job->id)->owner, "key-new");
+  // And those of version 3.
+  store.update_progress(old_job->id, "downloading", 0.1, "");
+  EXPECT_EQ(store.stage_starts(old_job->id).size(), 1u);
 }
 
 TEST(JobStore, NotesDeadlineAndNoRetryRoundTrip) {
@@ -578,6 +581,28 @@ TEST(JobStore, PreviewsAreListedInStepOrderOncePerStep) {
   EXPECT_EQ(previews[0].file_size, 1000u);
   EXPECT_EQ(previews[1].step, 20);
   EXPECT_TRUE(store.previews(store.submit(submission("key-a"))).empty());
+}
+
+TEST(JobStore, EachStageKeepsTheTimeItFirstStartedInOrder) {
+  const TempDir dir;
+  JobStore store(dir / "jobs.sqlite3");
+  const std::string id = store.submit(submission("key-a"));
+  EXPECT_TRUE(store.stage_starts(id).empty());
+  const int64_t before = now_ms();
+  store.update_progress(id, "", 0, "");  // no stage yet: nothing recorded
+  store.update_progress(id, "downloading", 0.01, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  store.update_progress(id, "training", 0.5, "step 1/2");
+  const int64_t training_started = store.stage_starts(id).back().started_ms;
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  store.update_progress(id, "training", 0.7, "step 2/2");  // a later update of the same stage
+  const auto starts = store.stage_starts(id);
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[0].stage, "downloading");
+  EXPECT_EQ(starts[1].stage, "training");
+  EXPECT_GE(starts[0].started_ms, before);
+  EXPECT_GT(starts[1].started_ms, starts[0].started_ms);
+  EXPECT_EQ(starts[1].started_ms, training_started);
 }
 
 TEST(JobStore, UploadsAreFoundByIdOrUploadTokenAndComplete) {

@@ -47,7 +47,6 @@ constexpr std::array<std::string_view, 25> kRequestFields = {"training_data_url"
                                                              "validation_interval"};
 constexpr std::array<std::string_view, 3> kValidationFields = {"prompt", "reference_video_url",
                                                                "reference_audio_url"};
-constexpr std::array<int64_t, 5> kRanks = {8, 16, 32, 64, 128};
 constexpr std::array<std::string_view, 3> kResolutionNames = {"low", "medium", "high"};
 constexpr std::array<std::string_view, 3> kAspectRatioNames = {"16:9", "1:1", "9:16"};
 
@@ -299,7 +298,7 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
     read_location(reader, "training_data_url", request.training_data_url, local_files);
   }
   valid.take(reader.string("trigger_phrase", ""), request.trigger_phrase, "trigger_phrase");
-  valid.take(reader.integer_choice("rank", 32, kRanks), request.rank, "rank");
+  valid.take(reader.integer_choice("rank", 32, kLoraRanks), request.rank, "rank");
   valid.take(reader.integer("number_of_steps", 2000, 100, 20000), request.number_of_steps, "number_of_steps");
   valid.take(reader.number("learning_rate", 0.0002, 0.0, /*min_exclusive=*/true, std::nullopt),
              request.learning_rate, "learning_rate");

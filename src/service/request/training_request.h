@@ -8,6 +8,8 @@
 // The server calls check_training_request on POST bodies; the CLI's `train` and `validate` call
 // parse_training_request; the job pipeline reads the fields and the derived sizes below.
 
+#include <array>
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -22,6 +24,7 @@
 namespace avtrain::service {
 
 inline constexpr int kMaxValidationEntries = 2;
+inline constexpr std::array<int64_t, 5> kLoraRanks = {8, 16, 32, 64, 128};
 
 // The default validation_negative_prompt, verbatim (DECISIONS.md §24).
 extern const std::string_view kDefaultValidationNegativePrompt;
