@@ -78,11 +78,10 @@ int run_check(const DatasetCheckArgs& args) {
   service::FetchOptions fetch_options;
   fetch_options.allow_private_destinations = true;  // the CLI user owns the machine (DECISIONS.md §21)
   core::Progress progress("dataset");
-  const auto fetched =
-      service::fetch(args.archive, scratch.path() / "download.zip", fetch_options, &progress);
-  const std::string archive_name = service::archive_file_name(args.archive);
-
   if (!args.prepare_dir.empty()) {
+    const auto fetched =
+        service::fetch(args.archive, scratch.path() / "download.zip", fetch_options, &progress);
+    const std::string archive_name = service::archive_file_name(args.archive);
     const fs::path work_dir = args.prepare_dir;
     const auto prepared = dataset::prepare_dataset(fetched.path, work_dir, archive_name, options,
                                                    !args.debug_zip.empty(), {}, &progress);
@@ -99,8 +98,8 @@ int run_check(const DatasetCheckArgs& args) {
     return 0;
   }
 
-  const auto report = dataset::check_dataset(fetched.path, scratch.path() / "extracted", archive_name,
-                                             options, {}, &progress);
+  const auto report =
+      service::check_dataset_at(args.archive, options, fetch_options, scratch.path(), &progress).report;
   progress.finish();
   if (args.json) {
     std::cout << core::json_text(dataset::to_json(report), 2) << std::endl;
@@ -108,7 +107,7 @@ int run_check(const DatasetCheckArgs& args) {
     std::cout << dataset::to_text(report);
   }
   if (report.rejected()) {
-    core::logger("cli").error("{}: the dataset would be refused (422): {} problem{}", archive_name,
+    core::logger("cli").error("{}: the dataset would be refused (422): {} problem{}", report.archive_name,
                               report.problems.size(), report.problems.size() == 1 ? "" : "s");
     return core::DatasetRejected(report.problems).exit_code();
   }

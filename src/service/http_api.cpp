@@ -20,10 +20,13 @@
 #include "core/json_text.h"
 #include "core/log.h"
 #include "service/elastic_task_queue.h"
+#include "service/job.h"
 #include "service/job_store.h"
+#include "service/metrics_series.h"
 #include "service/network_address.h"
 #include "service/queue_errors.h"
 #include "service/request/billing.h"
+#include "service/request/request_schema.h"
 #include "service/request/training_request.h"
 #include "service/retention.h"
 #include "service/time_text.h"
@@ -190,6 +193,23 @@ ordered_json history_item(const StoredJob& job, const std::string& public_url, c
       {"billing", {{"units", job.billing_units}, {"cost_usd", format_cost_usd(job.billing_units)}}}};
 }
 
+// Each stage the job entered with its start and, once the next stage started or the job ended, its
+// seconds: [{"stage", "started_at", "seconds"}] (seconds null while it runs).
+ordered_json stage_timeline(const std::vector<StageStart>& starts, const StoredJob& job) {
+  ordered_json timeline = ordered_json::array();
+  for (size_t index = 0; index < starts.size(); ++index) {
+    const int64_t end = index + 1 < starts.size() ? starts[index + 1].started_ms
+                        : is_finished(job.status) ? job.finished_ms
+                                                  : 0;
+    timeline.push_back(
+        {{"stage", starts[index].stage},
+         {"started_at", iso8601(starts[index].started_ms)},
+         {"seconds", end > 0 ? ordered_json(std::max<int64_t>(0, end - starts[index].started_ms) / 1000.0)
+                             : ordered_json(nullptr)}});
+  }
+  return timeline;
+}
+
 }  // namespace
 
 QueueApi::QueueApi(JobStore& store, ApiSettings settings)
@@ -252,6 +272,7 @@ QueueApi::QueueApi(JobStore& store, ApiSettings settings)
   server_->set_logger([](const httplib::Request& request, const httplib::Response& response) {
     log().debug("{} {} -> {}", request.method, request.path, response.status);
   });
+  add_site_routes();
   add_routes();
   add_storage_routes();
   add_operations_routes();
@@ -312,6 +333,26 @@ std::optional<int64_t> start_deadline(const httplib::Request& request, httplib::
 
 }  // namespace
 
+void QueueApi::add_upload_problems(const TrainingRequest& request, const std::string& owner,
+                                   std::vector<core::Problem>& problems) const {
+  // The server's own upload URLs must be this key's completed uploads (DECISIONS.md §38).
+  const auto check_upload = [&](const std::string& url, const std::string& field) {
+    if (!uploads_->is_upload_url(url)) return;
+    try {
+      uploads_->resolve(url, owner, field);
+    } catch (const core::InvalidInput& error) {
+      problems.insert(problems.end(), error.problems().begin(), error.problems().end());
+    }
+  };
+  check_upload(request.training_data_url, "training_data_url");
+  for (size_t idx = 0; idx < request.validation.size(); ++idx) {
+    const auto& entry = request.validation[idx];
+    const std::string field = fmt::format("validation[{}]", idx);
+    check_upload(entry.reference_video_url, field + ".reference_video_url");
+    if (entry.reference_audio_url) check_upload(*entry.reference_audio_url, field + ".reference_audio_url");
+  }
+}
+
 void QueueApi::add_routes() {
   const ApiKeys* const keys = settings_.api_keys.get();
   // The caller's job `id`, or nullopt after answering 404 (unknown, or another key's job).
@@ -363,6 +404,7 @@ void QueueApi::add_routes() {
                           {"file_size", preview.file_size}});
     }
     status["previews"] = std::move(previews);
+    status["stages"] = stage_timeline(store_.stage_starts(job.id), job);
     return status;
   };
   const auto wants_logs = [](const httplib::Request& request) {
@@ -385,25 +427,7 @@ void QueueApi::add_routes() {
     }
     const auto check = check_training_request(request.body, settings_.local_files);
     problems.insert(problems.end(), check.problems.begin(), check.problems.end());
-    if (check.request) {
-      // The server's own upload URLs must be this key's completed uploads (DECISIONS.md §38).
-      const auto check_upload = [&](const std::string& url, const std::string& field) {
-        if (!uploads_->is_upload_url(url)) return;
-        try {
-          uploads_->resolve(url, caller->owner, field);
-        } catch (const core::InvalidInput& error) {
-          problems.insert(problems.end(), error.problems().begin(), error.problems().end());
-        }
-      };
-      check_upload(check.request->training_data_url, "training_data_url");
-      for (size_t idx = 0; idx < check.request->validation.size(); ++idx) {
-        const auto& entry = check.request->validation[idx];
-        const std::string field = fmt::format("validation[{}]", idx);
-        check_upload(entry.reference_video_url, field + ".reference_video_url");
-        if (entry.reference_audio_url)
-          check_upload(*entry.reference_audio_url, field + ".reference_audio_url");
-      }
-    }
+    if (check.request) add_upload_problems(*check.request, caller->owner, problems);
     if (!problems.empty()) {
       response.set_header("X-Fal-Retryable", "false");
       response.status = 422;
@@ -619,6 +643,46 @@ void QueueApi::add_routes() {
     reply_json(response, 200, ordered_json{{"request_id", job->id}, {"deleted", true}});
   });
 
+  // The dashboard's routes (issue 26): the request's parameters for the form, the dataset check before
+  // paying, and a job's training curves.
+  server_->Get(std::string(kPrefix) + "/schema", [](const httplib::Request&, httplib::Response& response) {
+    reply_json(response, 200, request_schema());
+  });
+
+  server_->Post(std::string(kPrefix) + "/dataset-check", [=, this](const httplib::Request& request,
+                                                                   httplib::Response& response) {
+    const auto caller = authorize(keys, request, response);
+    if (!caller) return;
+    const auto check = check_training_request(request.body, settings_.local_files);
+    std::vector<core::Problem> problems = check.problems;
+    if (check.request) add_upload_problems(*check.request, caller->owner, problems);
+    if (!problems.empty()) {
+      response.status = 422;
+      response.set_content(core::InvalidInput(problems).detail_json(), "application/json");
+      return;
+    }
+    if (!workers_) {
+      reply_detail(response, 503, "this server runs no jobs, so it checks no datasets");
+      return;
+    }
+    try {
+      reply_json(response, 200, workers_->check_dataset(*check.request, caller->owner));
+    } catch (const core::Error& error) {  // the archive could not be fetched or read, as a job would fail
+      response.status = error.http_status();
+      response.set_content(error.detail_json(), "application/json");
+    }
+  });
+
+  server_->Get(std::string(kPrefix) + "/requests/" + kRequestId + "/metrics",
+               [=, this](const httplib::Request& request, httplib::Response& response) {
+                 const auto caller = authorize(keys, request, response);
+                 if (!caller) return;
+                 const auto job = find_job(caller->owner, request.matches[2], response);
+                 if (!job) return;
+                 const JobPaths paths(settings_.jobs_dir / job->id);
+                 reply_json(response, 200, metrics_series(paths.training_dir() / "metrics.jsonl"));
+               });
+
   // The key's usage over [from, to): jobs finished in it by outcome, billed units and their cost.
   server_->Get("/usage", [=, this](const httplib::Request& request, httplib::Response& response) {
     const auto caller = authorize(keys, request, response);
@@ -718,6 +782,29 @@ void QueueApi::add_routes() {
                        : fmt::format("HTTP {}", response.status));
     }
   });
+}
+
+void QueueApi::add_site_routes() {
+  // The dashboard (service/static_site.h): index.html at "/", its modules and styles under /ui/. Its
+  // pages are public; what they show comes from the key-checked routes.
+  const auto site_files = settings_.site_files;
+  if (site_files.empty()) return;
+  const auto serve_file = [site_files](std::string_view path, httplib::Response& response) {
+    for (const auto& file : site_files) {
+      if (file.path != path) continue;
+      response.set_header("Cache-Control", "no-cache");
+      response.set_header("X-Content-Type-Options", "nosniff");
+      response.set_content(std::string(file.bytes), std::string(file.content_type));
+      return;
+    }
+    reply_detail(response, 404, "Not found: " + std::string(path));
+  };
+  server_->Get(
+      "/", [serve_file](const httplib::Request&, httplib::Response& response) { serve_file("/", response); });
+  server_->Get(R"(/ui/[A-Za-z0-9_./-]+)",
+               [serve_file](const httplib::Request& request, httplib::Response& response) {
+                 serve_file(request.path, response);
+               });
 }
 
 void QueueApi::add_operations_routes() {

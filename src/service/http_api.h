@@ -17,6 +17,11 @@
 //   DELETE {prefix}/requests/{id}                 a finished job's data (409 while it runs)
 //   GET  /usage?from=&to=                         the key's jobs and units over a period
 //   GET  /healthz, /readyz, /metrics              operations (no key: restrict them by network)
+// and for the dashboard (issue 26):
+//   GET  /, /ui/...                               the dashboard's page and modules (embedded)
+//   GET  {prefix}/schema                          the request's fields: defaults, ranges, help
+//   POST {prefix}/dataset-check                   the dataset report training would make (no job)
+//   GET  {prefix}/requests/{id}/metrics           the training curves, at most 2,000 points each
 // Every job, history, usage and upload-initiating route needs the submitting key (`Authorization: Key K`
 // or `Bearer K`) when keys are configured; another key's job is 404. Files, upload URLs, the JWKS and
 // the operations routes need no key.
@@ -25,9 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "service/api_keys.h"
 #include "service/request/resource_location.h"
+#include "service/request/training_request.h"
 #include "service/shared_status_events.h"
+#include "service/static_site.h"
 #include "service/uploads.h"
 
 namespace httplib {
@@ -53,6 +61,8 @@ struct ApiSettings {
   // GET /readyz fails while the data folder's free space is below this.
   uint64_t min_free_disk_bytes = uint64_t{1} << 30;
   WebhookSigner* webhook_signer = nullptr;  // publishes /.well-known/jwks.json when set
+  // The dashboard served at "/" and "/ui/" (dashboard_files()); empty: none.
+  std::span<const SiteFile> site_files;
 };
 
 class QueueApi {
@@ -75,9 +85,13 @@ class QueueApi {
   void stop();
 
  private:
+  void add_site_routes();
   void add_routes();
   void add_storage_routes();
   void add_operations_routes();
+  // The problems of a request naming upload URLs that are not `owner`'s completed uploads (§38).
+  void add_upload_problems(const TrainingRequest& request, const std::string& owner,
+                           std::vector<core::Problem>& problems) const;
 
   JobStore& store_;
   ApiSettings settings_;

@@ -15,6 +15,7 @@
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "dataset/archive.h"
+#include "dataset/dataset_check.h"
 #include "dataset/debug_archive.h"
 #include "dataset/preprocess.h"
 #include "models/audio/audio_config.h"
@@ -485,6 +486,31 @@ FetchOptions cli_fetch_options() {
 
 dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides) {
   return dataset_options(request, training_shape(request, overrides));
+}
+
+DatasetCheck check_dataset_at(const std::string& archive_url, const dataset::DatasetOptions& options,
+                              const FetchOptions& fetch_options, const fs::path& scratch_dir,
+                              core::Progress* progress) {
+  const auto fetched = fetch(archive_url, scratch_dir / "download.zip", fetch_options, progress);
+  auto report = dataset::check_dataset(fetched.path, scratch_dir / "extracted",
+                                       archive_file_name(archive_url), options, {}, progress);
+  return {std::move(report), options};
+}
+
+ordered_json dataset_check_json(const DatasetCheck& check, const TrainingRequest& request) {
+  const auto& options = check.options;
+  auto answer = ordered_json::parse(dataset::to_json(check.report).dump());
+  answer["fitted"] = {
+      {"width", options.width},
+      {"height", options.height},
+      {"frames", options.frames},
+      {"frame_rate", options.frame_rate},
+      {"reference_width", options.width / options.reference_downscale},
+      {"reference_height", options.height / options.reference_downscale},
+      {"reference_frames", reference_frame_count(options.frames, options.reference_temporal)}};
+  const Billing billing = bill(request.number_of_steps, JobOutcome::delivered);
+  answer["billing"] = {{"units", billing.units}, {"cost_usd", billing.cost_usd}};
+  return answer;
 }
 
 ordered_json run_job(const TrainingRequest& request, const JobPaths& paths, const models::ModelFiles& files,

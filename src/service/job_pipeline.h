@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "dataset/dataset_check.h"
 #include "dataset/dataset_options.h"
 #include "models/checkpoint.h"
 #include "service/fetch.h"
@@ -44,6 +45,25 @@ struct JobOverrides {
 // phrase), at the request's sizes unless `overrides` replace them. One mapping for the job and the
 // `avtrain dataset check` command.
 dataset::DatasetOptions dataset_options(const TrainingRequest& request, const JobOverrides& overrides = {});
+
+// A dataset checked before training (`avtrain dataset check`, the server's POST {prefix}/dataset-check):
+// the report, and the options it was checked under (the size, frame count and rate pairs are fitted to).
+struct DatasetCheck {
+  dataset::DatasetReport report;
+  dataset::DatasetOptions options;
+};
+
+// Fetches the archive at `archive_url` into `scratch_dir` (which the caller removes) and applies the
+// dataset rules. Dataset problems are in the report; a download that fails throws (core::DownloadFailed,
+// core::InvalidInput for a refused location).
+DatasetCheck check_dataset_at(const std::string& archive_url, const dataset::DatasetOptions& options,
+                              const FetchOptions& fetch, const std::filesystem::path& scratch_dir,
+                              core::Progress* progress = nullptr);
+
+// The server's answer: the report (dataset::to_json) with "fitted" {width, height, frames, frame_rate,
+// reference_width, reference_height, reference_frames} and the "billing" the request will have when it
+// delivers.
+nlohmann::ordered_json dataset_check_json(const DatasetCheck& check, const TrainingRequest& request);
 
 // What the CLI may fetch: any local file and any destination, the user owns the machine
 // (DECISIONS.md §21). The server narrows both.

@@ -199,6 +199,37 @@ void JobRunner::work(int worker_index) {
   }
 }
 
+FetchOptions JobRunner::fetch_options_for(const std::string& owner) const {
+  FetchOptions fetch = settings_.job_options.fetch;
+  if (const Uploads* uploads = settings_.uploads) {
+    fetch.own_upload = [uploads, owner](std::string_view url,
+                                        std::string_view field) -> std::optional<std::filesystem::path> {
+      if (!uploads->is_upload_url(url)) return std::nullopt;
+      return uploads->resolve(url, owner, field);
+    };
+  }
+  return fetch;
+}
+
+nlohmann::ordered_json JobRunner::check_dataset(const TrainingRequest& request,
+                                                const std::string& owner) const {
+  // Beside the jobs' folders, so the same disk holds it; a random name per check.
+  const auto scratch = settings_.jobs_dir.parent_path() / "dataset-checks" / random_uuid();
+  std::filesystem::create_directories(scratch);
+  struct RemoveWhenDone {
+    std::filesystem::path folder;
+    ~RemoveWhenDone() {
+      std::error_code ignored;
+      std::filesystem::remove_all(folder, ignored);
+    }
+  } remove{scratch};
+  FetchOptions fetch = fetch_options_for(owner);
+  fetch.field = "training_data_url";
+  const auto check = check_dataset_at(
+      request.training_data_url, dataset_options(request, settings_.job_options.overrides), fetch, scratch);
+  return dataset_check_json(check, request);
+}
+
 void JobRunner::run_job(const StoredJob& job, int worker_index) {
   log().info("worker {}: job {} starts (attempt {})", worker_index, job.id, job.attempts);
   core::Progress progress("", /*draw=*/false);
@@ -247,13 +278,7 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
       const std::string token = store_.publish_file(job.id, file, name, "video/mp4");
       store_.add_preview(job.id, {step, token, name, std::filesystem::file_size(file)});
     };
-    if (settings_.uploads) {
-      options.fetch.own_upload = [&](std::string_view url,
-                                     std::string_view field) -> std::optional<std::filesystem::path> {
-        if (!settings_.uploads->is_upload_url(url)) return std::nullopt;
-        return settings_.uploads->resolve(url, job.owner, field);
-      };
-    }
+    options.fetch = fetch_options_for(job.owner);
     const JobPaths paths(settings_.jobs_dir / job.id);
     try {
       const auto request =

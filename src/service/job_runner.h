@@ -82,6 +82,9 @@ class JobRunner : public Workers {
   // avtrain_worker_steps_per_second, avtrain_worker_device_memory_bytes (per worker),
   // avtrain_webhook_deliveries_total (by result).
   std::string metrics_text() const override;
+  // In a scratch folder under the data folder, removed afterwards.
+  nlohmann::ordered_json check_dataset(const TrainingRequest& request,
+                                       const std::string& owner) const override;
 
  private:
   void work(int worker_index);
@@ -89,6 +92,8 @@ class JobRunner : public Workers {
   // The housekeeping thread: start deadlines and webhooks.
   void keep_house();
   void deliver_pending_webhooks(const std::function<bool()>& stopping);
+  // The jobs' fetch access for `owner`: the server's, with its own upload URLs read from the store.
+  FetchOptions fetch_options_for(const std::string& owner) const;
 
   JobStore& store_;
   RunnerSettings settings_;

@@ -45,6 +45,11 @@ class StoreWorker : public Workers {
   void job_cancelled(const std::string&) override { wake_.notify_all(); }
   bool alive() const override { return true; }
   std::string metrics_text() const override { return "avtrain_test_worker 1\n"; }
+  // The stand-in checks no archive: it answers which request and key it was asked for.
+  nlohmann::ordered_json check_dataset(const TrainingRequest& request,
+                                       const std::string& owner) const override {
+    return {{"archive", request.training_data_url}, {"owner", owner}};
+  }
 
  private:
   void work() {
@@ -120,7 +125,8 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
                                          pending.erase(0, end + 2);
                                          if (event.rfind("data: ", 0) != 0) continue;
                                          const auto status = json::parse(event.substr(6));
-                                         for (const auto& line : status["logs"]) lines.push_back(line["message"]);
+                                         for (const auto& line : status["logs"])
+                                           lines.push_back(line["message"]);
                                        }
                                        return true;
                                      });
@@ -133,9 +139,9 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
     clients.emplace_back([&] {
       httplib::Client client("127.0.0.1", port);
       for (int job = 0; job < kJobsEach; ++job) {
-        const auto answer = client.Post(std::string(kPrefix) + "/av2av",
-                                        R"({"training_data_url": "https://example.com/clips.zip"})",
-                                        "application/json");
+        const auto answer =
+            client.Post(std::string(kPrefix) + "/av2av",
+                        R"({"training_data_url": "https://example.com/clips.zip"})", "application/json");
         count(answer);
         ASSERT_TRUE(answer && answer->status == 200) << (answer ? answer->body : "no answer");
         const std::lock_guard lock(ids_mutex);
