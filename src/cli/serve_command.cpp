@@ -118,6 +118,7 @@ int run_serve(const ServeArguments& args) {
   api_settings.local_files = local_files;
   api_settings.uploads_dir = data / "uploads";
   api_settings.max_upload_bytes = service::parse_byte_size(args.max_upload_size, "--max-upload-size");
+  api_settings.site_files = service::dashboard_files();
   api_settings.webhook_signer = &webhook_signer;
 
   service::RunnerSettings runner_settings;
