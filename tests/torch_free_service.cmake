@@ -26,7 +26,7 @@ function(avtrain_torch_free_service_library name)
     ${src}/service/request/billing.cpp ${src}/service/request/buckets.cpp
     ${src}/service/request/closest_name.cpp ${src}/service/request/config_file.cpp
     ${src}/service/request/field_reader.cpp ${src}/service/request/lax_scalars.cpp
-    ${src}/service/request/request_schema.cpp
+    ${src}/service/request/inference_request.cpp ${src}/service/request/request_schema.cpp
     ${src}/service/request/resource_location.cpp ${src}/service/request/training_request.cpp
     ${src}/service/api_keys.cpp ${src}/service/checked_transfer.cpp ${src}/service/digest.cpp
     ${src}/service/elastic_task_queue.cpp ${src}/service/fetch.cpp ${src}/service/folder_lock.cpp

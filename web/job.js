@@ -4,6 +4,7 @@
 import { call, prefix, followStatus, describeError } from "./api.js";
 import { el, bytes, duration, eta, progressBar } from "./dom.js";
 import { trainingCharts } from "./charts.js";
+import { tryItPanel } from "./try_it.js";
 
 const metricsRefreshMs = 3000;
 const logLinesKept = 300;
@@ -75,6 +76,7 @@ export function showJob(main, id) {
   const previewCard = el("section", { class: "card", hidden: true }, el("h2", {}, "Validation previews"), previews);
   const log = el("pre", { class: "log", id: "job-log" });
   const charts = trainingCharts();
+  let tryIt = null;
   main.replaceChildren(
     el("section", { class: "card" }, el("div", { class: "heading" }, title, cancel), state, progressSlot, timelineSlot, notes),
     outcomeSlot,
@@ -97,6 +99,9 @@ export function showJob(main, id) {
       ? `queued, position ${status.queue_position ?? 0}`
       : `${status.stage}${status.message ? ` · ${status.message}` : ""}`;
     state.dataset.status = status.status;
+    // A try-it job has no curves or previews of its own.
+    charts.element.hidden = status.kind === "inference";
+    title.textContent = `${status.kind === "inference" ? "Try-it job" : "Job"} ${id.slice(0, 8)}`;
     state.dataset.stage = status.stage;
     progressSlot.replaceChildren(progressBar(status.progress, left !== null ? `${Math.round(status.progress * 100)}% · ${duration(left)} left` : undefined));
     timelineSlot.replaceChildren(timelineView(status.stages || [], status.stage));
@@ -126,12 +131,17 @@ export function showJob(main, id) {
     outcomeSlot.hidden = false;
     outcomeSlot.dataset.outcome = outcome;
     if (outcome === "succeeded" && body) {
+      const training = Boolean(body.lora_file);
       outcomeSlot.replaceChildren(
         el("h2", {}, "Result"),
-        body.video ? mediaPlayer(body.video.url, `validation reel · ${bytes(body.video.file_size)}`, "reel") : null,
+        body.video ? mediaPlayer(body.video.url, `${training ? "validation reel" : "generated clip"} · ${bytes(body.video.file_size)}`, "reel") : null,
         resultFiles(body),
         el("p", { class: "billing" }, `Billed ${body.billing.units} units, $${body.billing.cost_usd}.`),
       );
+      if (training && !abort.signal.aborted) {
+        tryIt = tryItPanel(id, body);
+        outcomeSlot.after(tryIt.element);
+      }
     } else if (body) {
       outcomeSlot.replaceChildren(outcome === "cancelled" ? el("h2", {}, "Cancelled") : null, errorView(body));
     }
@@ -169,5 +179,6 @@ export function showJob(main, id) {
     abort.abort();
     clearTimeout(metricsTimer);
     charts.destroy();
+    tryIt?.destroy();
   };
 }

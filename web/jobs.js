@@ -10,7 +10,7 @@ function jobRow(job) {
   return el(
     "tr",
     { class: `job ${job.outcome || job.stage}`, dataset: { requestId: job.request_id } },
-    el("td", {}, el("a", { href: `#/jobs/${job.request_id}` }, job.request_id.slice(0, 8))),
+    el("td", {}, el("a", { href: `#/jobs/${job.request_id}` }, job.request_id.slice(0, 8)), job.kind === "inference" ? el("span", { class: "muted" }, " try-it") : null),
     el("td", {}, time(job.created_at)),
     el("td", { class: "stage" }, job.stage),
     el("td", {}, progressBar(job.progress, left !== null ? `${Math.round(job.progress * 100)}% · ${duration(left)} left` : undefined)),

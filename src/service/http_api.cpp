@@ -26,6 +26,7 @@
 #include "service/network_address.h"
 #include "service/queue_errors.h"
 #include "service/request/billing.h"
+#include "service/request/inference_request.h"
 #include "service/request/request_schema.h"
 #include "service/request/training_request.h"
 #include "service/retention.h"
@@ -177,6 +178,7 @@ ordered_json history_item(const StoredJob& job, const std::string& public_url, c
   const auto urls = job_urls(public_url, prefix, job.id);
   return ordered_json{
       {"request_id", job.id},
+      {"kind", to_string(job.kind)},
       {"status_url", urls.status},
       {"response_url", urls.response},
       {"status", queue_state(job.status)},
@@ -333,23 +335,26 @@ std::optional<int64_t> start_deadline(const httplib::Request& request, httplib::
 
 }  // namespace
 
+void QueueApi::add_upload_problem(const std::string& url, const std::string& field, const std::string& owner,
+                                  std::vector<core::Problem>& problems) const {
+  // The server's own upload URLs must be this key's completed uploads (DECISIONS.md §38).
+  if (!uploads_->is_upload_url(url)) return;
+  try {
+    uploads_->resolve(url, owner, field);
+  } catch (const core::InvalidInput& error) {
+    problems.insert(problems.end(), error.problems().begin(), error.problems().end());
+  }
+}
+
 void QueueApi::add_upload_problems(const TrainingRequest& request, const std::string& owner,
                                    std::vector<core::Problem>& problems) const {
-  // The server's own upload URLs must be this key's completed uploads (DECISIONS.md §38).
-  const auto check_upload = [&](const std::string& url, const std::string& field) {
-    if (!uploads_->is_upload_url(url)) return;
-    try {
-      uploads_->resolve(url, owner, field);
-    } catch (const core::InvalidInput& error) {
-      problems.insert(problems.end(), error.problems().begin(), error.problems().end());
-    }
-  };
-  check_upload(request.training_data_url, "training_data_url");
+  add_upload_problem(request.training_data_url, "training_data_url", owner, problems);
   for (size_t idx = 0; idx < request.validation.size(); ++idx) {
     const auto& entry = request.validation[idx];
     const std::string field = fmt::format("validation[{}]", idx);
-    check_upload(entry.reference_video_url, field + ".reference_video_url");
-    if (entry.reference_audio_url) check_upload(*entry.reference_audio_url, field + ".reference_audio_url");
+    add_upload_problem(entry.reference_video_url, field + ".reference_video_url", owner, problems);
+    if (entry.reference_audio_url)
+      add_upload_problem(*entry.reference_audio_url, field + ".reference_audio_url", owner, problems);
   }
 }
 
@@ -370,7 +375,8 @@ void QueueApi::add_routes() {
   const auto status_of = [this](const StoredJob& job, const std::string& prefix, bool with_logs,
                                 int64_t logs_after, int64_t* last_log = nullptr) {
     const auto urls = job_urls(settings_.public_url, prefix, job.id);
-    ordered_json status{{"status", queue_state(job.status)}, {"request_id", job.id}};
+    ordered_json status{
+        {"status", queue_state(job.status)}, {"request_id", job.id}, {"kind", to_string(job.kind)}};
     if (job.status == StoredJobStatus::queued)
       status["queue_position"] = store_.queue_position(job.id).value_or(0);
     status["response_url"] = urls.response;
@@ -412,8 +418,16 @@ void QueueApi::add_routes() {
     return value == "1" || value == "true";
   };
 
-  server_->Post(std::string(kPrefix) + "/av2av", [=, this](const httplib::Request& request,
-                                                           httplib::Response& response) {
+  // A submission (a training job, or a try-it job): the hosted queue's query and headers, the request's
+  // own check (`check_body` returns its problems and, when there are none, the normalized request JSON
+  // and its notes), the key's queue limit, then the job is queued.
+  struct CheckedBody {
+    std::vector<core::Problem> problems;
+    std::string request_json;
+    std::vector<std::string> notes;
+  };
+  const auto queue_job = [=, this](const httplib::Request& request, httplib::Response& response, JobKind kind,
+                                   const std::function<CheckedBody(const Caller&)>& check_body) {
     const auto caller = authorize(keys, request, response);
     if (!caller) return;
     const auto deadline = start_deadline(request, response);
@@ -425,9 +439,8 @@ void QueueApi::add_routes() {
         problems.push_back({{"query", "fal_webhook"}, *problem, "value_error"});
       }
     }
-    const auto check = check_training_request(request.body, settings_.local_files);
-    problems.insert(problems.end(), check.problems.begin(), check.problems.end());
-    if (check.request) add_upload_problems(*check.request, caller->owner, problems);
+    auto checked = check_body(*caller);
+    problems.insert(problems.end(), checked.problems.begin(), checked.problems.end());
     if (!problems.empty()) {
       response.set_header("X-Fal-Retryable", "false");
       response.status = 422;
@@ -443,15 +456,15 @@ void QueueApi::add_routes() {
                                *caller->limits.max_queued_jobs));
       return;
     }
-    const auto& notes = check.request->notes;
+    const auto& notes = checked.notes;
     const bool no_retry = header_is_true(request.get_header_value("x-fal-no-retry"));
-    const std::string id = store_.submit(
-        {caller->owner, core::json_text(to_json(*check.request)), webhook, notes, *deadline, no_retry});
+    const std::string id =
+        store_.submit({caller->owner, checked.request_json, webhook, notes, *deadline, no_retry, kind});
     for (const auto& note : notes) store_.append_log(id, {0, now_ms(), "INFO", "request: " + note});
     if (workers_) workers_->job_submitted();
     const auto urls = job_urls(settings_.public_url, request.matches[1], id);
     log().info(
-        "job {} queued{}{}", id, webhook.empty() ? "" : " (with a webhook)",
+        "{} job {} queued{}{}", to_string(kind), id, webhook.empty() ? "" : " (with a webhook)",
         *deadline > 0 ? fmt::format(" (must start within {:.1f} s)", (*deadline - now_ms()) / 1000.0) : "");
     response.set_header("x-fal-request-id", id);
     reply_json(response, 200,
@@ -462,7 +475,42 @@ void QueueApi::add_routes() {
                             {"cancel_url", urls.cancel},
                             {"queue_position", store_.queue_position(id).value_or(0)},
                             {"notes", notes}});
-  });
+  };
+
+  server_->Post(std::string(kPrefix) + "/av2av",
+                [=, this](const httplib::Request& request, httplib::Response& response) {
+                  queue_job(request, response, JobKind::training, [&](const Caller& caller) {
+                    auto check = check_training_request(request.body, settings_.local_files);
+                    CheckedBody checked{std::move(check.problems), {}, {}};
+                    if (!check.request) return checked;
+                    add_upload_problems(*check.request, caller.owner, checked.problems);
+                    checked.request_json = core::json_text(to_json(*check.request));
+                    checked.notes = check.request->notes;
+                    return checked;
+                  });
+                });
+
+  // Try it (issue 26): a training job's LoRA on a new reference clip, in the same queue, billed 0.
+  server_->Post(std::string(kPrefix) + "/infer",
+                [=, this](const httplib::Request& request, httplib::Response& response) {
+                  queue_job(request, response, JobKind::inference, [&](const Caller& caller) {
+                    auto check = check_inference_request(request.body, settings_.local_files);
+                    CheckedBody checked{std::move(check.problems), {}, {}};
+                    if (!check.request_id.empty()) {
+                      if (auto problem = trained_lora_problem(store_, caller.owner, check.request_id))
+                        checked.problems.push_back(std::move(*problem));
+                    }
+                    if (!check.request) return checked;
+                    add_upload_problem(check.request->reference_video_url, "reference_video_url",
+                                       caller.owner, checked.problems);
+                    if (check.request->reference_audio_url)
+                      add_upload_problem(*check.request->reference_audio_url, "reference_audio_url",
+                                         caller.owner, checked.problems);
+                    checked.request_json = core::json_text(to_json(*check.request));
+                    checked.notes = check.request->notes;
+                    return checked;
+                  });
+                });
 
   // 202 while the job is queued or running, 200 once it is completed (DECISIONS.md §37).
   server_->Get(std::string(kPrefix) + "/requests/" + kRequestId + "/status",

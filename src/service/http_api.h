@@ -22,6 +22,7 @@
 //   GET  {prefix}/schema                          the request's fields: defaults, ranges, help
 //   POST {prefix}/dataset-check                   the dataset report training would make (no job)
 //   GET  {prefix}/requests/{id}/metrics           the training curves, at most 2,000 points each
+//   POST {prefix}/infer                           try a trained LoRA on a new clip (a job, billed 0)
 // Every job, history, usage and upload-initiating route needs the submitting key (`Authorization: Key K`
 // or `Bearer K`) when keys are configured; another key's job is 404. Files, upload URLs, the JWKS and
 // the operations routes need no key.
@@ -89,7 +90,10 @@ class QueueApi {
   void add_routes();
   void add_storage_routes();
   void add_operations_routes();
-  // The problems of a request naming upload URLs that are not `owner`'s completed uploads (§38).
+  // The problem of an upload URL that is not `owner`'s completed upload (§38); other URLs pass.
+  void add_upload_problem(const std::string& url, const std::string& field, const std::string& owner,
+                          std::vector<core::Problem>& problems) const;
+  // The same for every location of a training request.
   void add_upload_problems(const TrainingRequest& request, const std::string& owner,
                            std::vector<core::Problem>& problems) const;
 

@@ -26,6 +26,9 @@ inline constexpr std::array kJobStages = {JobStage::downloading, JobStage::prepr
                                           JobStage::validating,  JobStage::uploading};
 std::string_view to_string(JobStage stage);
 
+// The delivered LoRA's file name in a training job's outputs/ (a try-it job reads it from there).
+inline constexpr const char* kLoraFileName = "lora.safetensors";
+
 struct JobPaths {
   explicit JobPaths(std::filesystem::path job_dir);
 

@@ -55,7 +55,6 @@ constexpr const char* kAudioContext = "audio_context";
 // Training checkpoints every this many steps (and at every validation step): what a rerun loses at most.
 constexpr int64_t kCheckpointInterval = 250;
 
-constexpr const char* kLoraFileName = "lora.safetensors";
 constexpr const char* kConfigFileName = "config.json";
 constexpr const char* kDebugDatasetFileName = "debug_dataset.zip";
 
@@ -109,13 +108,6 @@ std::shared_ptr<const core::SafetensorsSet> open_checkpoint(const models::ModelF
 }
 
 std::string base_model_name(const models::ModelFiles& files) { return files.checkpoint.stem().string(); }
-
-ordered_json file_entry(const fs::path& path, const std::string& content_type, const JobOptions& options) {
-  return ordered_json{{"url", options.file_url ? options.file_url(path, content_type) : file_url(path)},
-                      {"file_name", path.filename().string()},
-                      {"file_size", fs::file_size(path)},
-                      {"content_type", content_type}};
-}
 
 // --- stages -------------------------------------------------------------------------------------
 
@@ -476,6 +468,13 @@ void claim_job_folder(const TrainingRequest& request, const JobPaths& paths) {
 }
 
 }  // namespace
+
+ordered_json file_entry(const fs::path& path, const std::string& content_type, const JobOptions& options) {
+  return ordered_json{{"url", options.file_url ? options.file_url(path, content_type) : file_url(path)},
+                      {"file_name", path.filename().string()},
+                      {"file_size", fs::file_size(path)},
+                      {"content_type", content_type}};
+}
 
 FetchOptions cli_fetch_options() {
   FetchOptions options;

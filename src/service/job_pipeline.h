@@ -86,6 +86,11 @@ struct JobOptions {
   std::function<void(double step_seconds)> on_step;
 };
 
+// A delivered file as results describe it: {url (options.file_url, else file://), file_name, file_size,
+// content_type}.
+nlohmann::ordered_json file_entry(const std::filesystem::path& path, const std::string& content_type,
+                                  const JobOptions& options);
+
 // Runs (or continues) the job in `paths` and returns the result JSON in the hosted endpoint's shape:
 // {"lora_file", "config_file", "video" (null without validation samples), "debug_dataset" (null unless
 // asked), "billing": {"units", "cost_usd"}}, each file {url (file://, DECISIONS.md §30), file_name,

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/runtime.h"
+#include "service/inference_job.h"
 #include "service/queue_errors.h"
 #include "service/request/training_request.h"
 #include "service/retention.h"
@@ -281,9 +282,20 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
     options.fetch = fetch_options_for(job.owner);
     const JobPaths paths(settings_.jobs_dir / job.id);
     try {
-      const auto request =
-          parse_training_request_json(ordered_json::parse(job.request_json), settings_.local_files);
-      run = run_recorded_job(request, paths, settings_.model_files, options, progress);
+      if (job.kind == JobKind::inference) {
+        const auto request =
+            parse_inference_request_json(ordered_json::parse(job.request_json), settings_.local_files);
+        // Checked again: the training job may have been deleted since.
+        if (auto problem = trained_lora_problem(store_, job.owner, request.request_id))
+          throw core::InvalidInput({std::move(*problem)});
+        const JobPaths trained(settings_.jobs_dir / request.request_id);
+        run = run_inference_job(request, paths, trained.outputs_dir() / kLoraFileName, settings_.model_files,
+                                options, progress);
+      } else {
+        const auto request =
+            parse_training_request_json(ordered_json::parse(job.request_json), settings_.local_files);
+        run = run_recorded_job(request, paths, settings_.model_files, options, progress);
+      }
     } catch (const core::Error& error) {  // the stored request no longer passes (e.g. policy changed)
       auto body = ordered_json::parse(error.detail_json());
       body["status"] = error.http_status();

@@ -113,8 +113,10 @@ CREATE TABLE uploads (
 );
 )sql";
 
-// Version 2 -> 3: when each stage of a job first started (the dashboard's stage timeline).
+// Version 2 -> 3: when each stage of a job first started (the dashboard's stage timeline), and what the
+// job does (training, or a try-it inference with a trained LoRA).
 constexpr const char* kMigrationTo3 = R"sql(
+ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'training' CHECK (kind IN ('training', 'inference'));
 CREATE TABLE stage_starts (
   job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   stage TEXT NOT NULL,
@@ -130,7 +132,7 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {kCreateSchema, 
 constexpr const char* kJobColumns =
     "id, owner, request_json, webhook_url, status, stage, progress, message, cancel_requested, "
     "submitted_ms, started_ms, finished_ms, attempts, result_json, http_status, webhook_delivered, "
-    "notes_json, start_deadline_ms, no_retry, sequence, lost_runs, billing_units, deleted_ms";
+    "notes_json, start_deadline_ms, no_retry, sequence, lost_runs, billing_units, deleted_ms, kind";
 
 StoredJobStatus status_from_text(std::string_view text, const std::string& database_file) {
   for (const auto status : {StoredJobStatus::queued, StoredJobStatus::running, StoredJobStatus::succeeded,
@@ -389,6 +391,7 @@ StoredJob read_job(const Statement& row, const std::string& database_file) {
   job.lost_runs = static_cast<int>(row.integer(20));
   job.billing_units = row.integer(21);
   job.deleted_ms = row.integer(22);
+  job.kind = row.text(23) == "inference" ? JobKind::inference : JobKind::training;
   return job;
 }
 
@@ -465,19 +468,22 @@ JobStore::JobStore(const fs::path& database_file) : db_(std::make_unique<Databas
 
 JobStore::~JobStore() = default;
 
+std::string_view to_string(JobKind kind) { return kind == JobKind::inference ? "inference" : "training"; }
+
 std::string JobStore::submit(const JobSubmission& submission) {
   const std::lock_guard lock(db_->mutex);
   const std::string id = random_uuid();
   Statement insert(
       *db_, "submit a job",
       "INSERT INTO jobs (id, owner, request_json, webhook_url, status, submitted_ms, notes_json, "
-      "start_deadline_ms, no_retry) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)");
+      "start_deadline_ms, no_retry, kind) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)");
   insert.bind(1, id)
       .bind(2, submission.owner)
       .bind(3, submission.request_json)
       .bind(4, submission.webhook_url);
   insert.bind(5, now_ms()).bind(6, core::json_text(nlohmann::json(submission.notes)));
   insert.bind(7, submission.start_deadline_ms).bind(8, submission.no_retry ? 1 : 0);
+  insert.bind(9, to_string(submission.kind));
   insert.run();
   return id;
 }
@@ -979,6 +985,25 @@ int JobStore::rename_owner(std::string_view from, std::string_view to) {
   }
   transaction.commit();
   return changed;
+}
+
+std::optional<core::Problem> trained_lora_problem(const JobStore& store, std::string_view owner,
+                                                  std::string_view id) {
+  const auto job = store.find(id);
+  std::string why;
+  if (!job || job->owner != owner) {
+    why = "no training job " + std::string(id) + " of this API key: give the request_id of one of your jobs";
+  } else if (job->kind != JobKind::training) {
+    why = "request " + job->id + " is a try-it job, not a training job: give the request_id of the training";
+  } else if (job->status != StoredJobStatus::succeeded) {
+    why = "request " + job->id + " has not delivered a LoRA (it is " + std::string(to_string(job->status)) +
+          "): try a job that succeeded";
+  } else if (job->deleted_ms > 0) {
+    why = "the data of request " + job->id + " was deleted, its LoRA with it: train again to try it";
+  } else {
+    return std::nullopt;
+  }
+  return core::Problem{{"body", "request_id"}, why, "value_error"};
 }
 
 }  // namespace avtrain::service

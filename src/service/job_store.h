@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "service/job_changes.h"
 #include "service/uploads.h"
 
@@ -30,13 +31,18 @@ enum class StoredJobStatus { queued, running, succeeded, failed, cancelled };
 std::string_view to_string(StoredJobStatus status);
 bool is_finished(StoredJobStatus status);
 
+// What a job does: train a LoRA (POST .../av2av) or apply a trained one to a new clip (POST .../infer).
+enum class JobKind { training, inference };
+std::string_view to_string(JobKind kind);
+
 struct JobSubmission {
-  std::string owner;               // who may see the job: an API key's identity ("" without keys)
-  std::string request_json;        // the normalized request (service/request/training_request.h)
-  std::string webhook_url;         // "" for none
-  std::vector<std::string> notes;  // what the request check told the user (ignored fields, snaps, ...)
-  int64_t start_deadline_ms = 0;   // X-Fal-Request-Timeout: still queued then -> failed (0: none)
-  bool no_retry = false;           // x-fal-no-retry: a run the server lost is failed, not resumed
+  std::string owner;                 // who may see the job: an API key's identity ("" without keys)
+  std::string request_json;          // the normalized request (service/request/training_request.h)
+  std::string webhook_url;           // "" for none
+  std::vector<std::string> notes;    // what the request check told the user (ignored fields, snaps, ...)
+  int64_t start_deadline_ms = 0;     // X-Fal-Request-Timeout: still queued then -> failed (0: none)
+  bool no_retry = false;             // x-fal-no-retry: a run the server lost is failed, not resumed
+  JobKind kind = JobKind::training;  // request_json is a TrainingRequest or an InferenceRequest
 };
 
 struct StoredJob {
@@ -63,6 +69,7 @@ struct StoredJob {
   int lost_runs = 0;          // runs lost with their server (killed, crashed): poison jobs end at 3
   int64_t billing_units = 0;  // what a succeeded job billed; 0 otherwise
   int64_t deleted_ms = 0;     // its data deleted (DELETE or retention); the record stays for the ledger
+  JobKind kind = JobKind::training;
 };
 
 // Which jobs a history lists (GET .../requests?status=).
@@ -222,5 +229,10 @@ std::string random_token();
 std::string random_uuid();
 // Milliseconds since the Unix epoch.
 int64_t now_ms();
+
+// Why `owner` cannot try the LoRA of job `id` in a try-it job: unknown or another key's, not a training
+// job, not succeeded, or its data deleted; a 422 problem at ["body", "request_id"]. nullopt when it can.
+std::optional<core::Problem> trained_lora_problem(const JobStore& store, std::string_view owner,
+                                                  std::string_view id);
 
 }  // namespace avtrain::service

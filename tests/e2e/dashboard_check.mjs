@@ -88,6 +88,20 @@ try {
     }, value);
   }
 
+  // A player's video duration and size, and its audio track decoded by the browser (Web Audio).
+  function measure(selector) {
+    return page.evaluate(async (figure) => {
+      const video = document.querySelector(`${figure} video`);
+      if (video.readyState < 1) await new Promise((resolve, reject) => {
+        video.addEventListener("loadedmetadata", resolve, { once: true });
+        video.addEventListener("error", () => reject(new Error(`${figure}: ${video.error?.message}`)), { once: true });
+      });
+      const bytes = await (await fetch(video.src)).arrayBuffer();
+      const audio = await new OfflineAudioContext(1, 1, 44100).decodeAudioData(bytes);
+      return { video: video.duration, audio: audio.duration, width: video.videoWidth, channels: audio.numberOfChannels };
+    }, selector);
+  }
+
   // A 422 is shown next to its field: frames below 9.
   expectedFailures.push({ status: 422, route: "/v1/dataset-check" });
   await fillForm({ framesValue: "5" });
@@ -179,16 +193,7 @@ try {
   for (let step = 2; step <= steps; step += 2) expectedPlayers.push(`preview-${step}`);
   assert.deepEqual(players.map((player) => player.id).sort(), expectedPlayers.sort(), "a player per preview step and the reel");
   for (const player of players) {
-    const media = await page.evaluate(async (id) => {
-      const video = document.querySelector(`#${id} video`);
-      if (video.readyState < 1) await new Promise((resolve, reject) => {
-        video.addEventListener("loadedmetadata", resolve, { once: true });
-        video.addEventListener("error", () => reject(new Error(`${id}: ${video.error?.message}`)), { once: true });
-      });
-      const bytes = await (await fetch(video.src)).arrayBuffer();
-      const audio = await new OfflineAudioContext(1, 1, 44100).decodeAudioData(bytes);
-      return { video: video.duration, audio: audio.duration, width: video.videoWidth, channels: audio.numberOfChannels };
-    }, player.id);
+    const media = await measure(`#${player.id}`);
     log(player.id, JSON.stringify(media));
     assert.ok(Math.abs(media.video - previewSeconds) < 0.1, `${player.id}: video of ${media.video} s, expected ${previewSeconds}`);
     assert.ok(Math.abs(media.audio - media.video) < 0.1, `${player.id}: audio of ${media.audio} s beside video of ${media.video} s`);
@@ -202,6 +207,20 @@ try {
   const lora = await page.$eval("#downloads a", (link) => fetch(link.href).then((answer) => answer.status));
   assert.equal(lora, 200);
 
+  // Try it: the trained LoRA on a new reference clip, the trigger phrase prefilled; the generated clip
+  // plays beside its reference, with the right duration and an audio track.
+  await page.waitForSelector("#try-it");
+  await page.waitForFunction(() => document.querySelector("#try-prompt").value === "ZQX ");
+  await page.type("#try-prompt", "a moving scene");
+  await (await page.$("#try-video")).uploadFile(process.env.REFERENCE_VIDEO);
+  await page.click("#try-run");
+  await page.waitForSelector("#try-generated video", { timeout: 120_000 });
+  const tried = await measure("#try-generated");
+  log("try it", JSON.stringify(tried));
+  assert.ok(Math.abs(tried.video - previewSeconds) < 0.1 && Math.abs(tried.audio - tried.video) < 0.1, JSON.stringify(tried));
+  assert.match(await page.$eval("#try-state", (state) => state.textContent), /billed 0 units/);
+  assert.ok(await page.$("#try-reference video"), "the reference plays beside the generated clip");
+
   await page.screenshot({ path: path.join(screenshots, "job-1280x800.png"), fullPage: true });
   await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
   await page.reload({ waitUntil: "networkidle0" });
@@ -212,7 +231,7 @@ try {
   await page.goto(`${url}/#/`, { waitUntil: "networkidle0" });
   await page.waitForSelector("#job-rows tr.succeeded");
   const rows = await page.$$eval("#job-rows tr", (items) => items.map((row) => row.className));
-  assert.deepEqual(rows, ["job cancelled", "job succeeded"], "newest first, with outcomes");
+  assert.deepEqual(rows, ["job succeeded", "job cancelled", "job succeeded"], "newest first (the try-it job first), with outcomes");
   await page.screenshot({ path: path.join(screenshots, "jobs-390x844.png"), fullPage: true });
   await page.setViewport({ width: 1280, height: 800 });
   await page.screenshot({ path: path.join(screenshots, "jobs-1280x800.png") });

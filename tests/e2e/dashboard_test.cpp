@@ -2,6 +2,7 @@
 // (the embedded site, the request schema, the dataset check, a job's curves and stage timeline), and
 // the whole dashboard in Debian's headless Chromium (tests/e2e/dashboard_check.mjs).
 #include "e2e/serve_fixture.h"
+#include "media/probe.h"
 
 namespace avtrain::service::serve_testing {
 namespace {
@@ -84,6 +85,44 @@ TEST_F(ServeTest, DashboardRoutesServeTheSiteTheSchemaADatasetCheckAndAJobsCurve
   EXPECT_EQ(metrics["series"]["video_loss"].size(), 3u);
   EXPECT_EQ(api.get(std::string(kPrefix) + "/requests/00000000-0000-4000-8000-000000000000/metrics")->status,
             404);
+
+  // Try it: the job's LoRA on a new clip, a job of its own in the same queue, billed 0.
+  const json try_it{{"request_id", id},
+                    {"reference_video_url", file_url("tgt.mp4")},
+                    {"prompt", "ZQX a grey square"},
+                    {"num_inference_steps", 3}};
+  const auto queued = api.post(std::string(kPrefix) + "/infer", try_it.dump());
+  const json reply = body_of(queued, "POST /infer");
+  ASSERT_EQ(queued->status, 200) << reply.dump();
+  const std::string try_id = reply["request_id"];
+  const json tried = wait_until_completed(api, try_id, server);
+  ASSERT_EQ(tried["outcome"], "succeeded") << tried.dump();
+  EXPECT_EQ(tried["kind"], "inference");
+  const json generated = body_of(api.get(result_path(try_id)), "GET the try-it result");
+  EXPECT_EQ(generated["billing"]["units"], 0);
+  expect_downloadable(generated["video"], server.url(), "video/mp4");
+  const auto clip =
+      media::probe(job_dir(try_id) / "outputs" / generated["video"]["file_name"].get<std::string>());
+  EXPECT_EQ(clip.video.display_width, 32);
+  EXPECT_EQ(clip.video.frame_count, 9);
+  EXPECT_TRUE(clip.audio.present);
+  // The history lists both kinds, newest first.
+  const json history = body_of(api.get(std::string(kPrefix) + "/requests"), "GET /requests");
+  ASSERT_EQ(history["requests"].size(), 2u);
+  EXPECT_EQ(history["requests"][0]["kind"], "inference");
+  EXPECT_EQ(history["requests"][1]["kind"], "training");
+  // Refused by name: a try-it job is no training job; an unknown job; a missing prompt and reference.
+  json of_try_it = try_it;
+  of_try_it["request_id"] = try_id;
+  const auto not_training = api.post(std::string(kPrefix) + "/infer", of_try_it.dump());
+  EXPECT_EQ(not_training->status, 422);
+  EXPECT_NE(not_training->body.find("not a training job"), std::string::npos) << not_training->body;
+  const auto refused_try = api.post(std::string(kPrefix) + "/infer",
+                                    json{{"request_id", "00000000-0000-4000-8000-000000000000"}}.dump());
+  ASSERT_EQ(refused_try->status, 422);
+  for (const std::string field : {"request_id", "reference_video_url", "prompt"})
+    EXPECT_NE(refused_try->body.find("\"" + field + "\""), std::string::npos)
+        << field << ": " << refused_try->body;
   server.stop();
 }
 
