@@ -2,6 +2,7 @@
 // (pinned in web/package.json) against a real `avtrain serve` with the tiny model, started by
 // tests/e2e/dashboard_test.cpp, which passes:
 //   AVTRAIN_URL, AVTRAIN_KEY       the server and a key it takes
+//   AVTRAIN_OPEN_URL               a second server, without keys
 //   DATASET_ZIP, REFERENCE_VIDEO   the demo dataset (3 pairs) and a clip for the validation preview
 //   STEPS, SECONDS                 the server's --demo-steps, and the seconds of each preview (frames / fps)
 //   SCREENSHOTS                    the folder for the screenshots; AVTRAIN_WEB_DIR: web/ (its node_modules)
@@ -235,6 +236,29 @@ try {
   await page.screenshot({ path: path.join(screenshots, "jobs-390x844.png"), fullPage: true });
   await page.setViewport({ width: 1280, height: 800 });
   await page.screenshot({ path: path.join(screenshots, "jobs-1280x800.png") });
+
+  // A failed job shows its error with the 422 details: an uploaded "archive" that is no zip.
+  const failedJob = await page.evaluate(async () => {
+    const api = await import("/ui/api.js");
+    const url = await api.uploadFile(new File(["not a zip"], "broken.zip", { type: "application/zip" }), () => {});
+    const queued = await api.call("/v1/av2av", { method: "POST", body: { training_data_url: url, trigger_phrase: "ZQX" } });
+    return queued.body.request_id;
+  });
+  expectedFailures.push({ status: 422, route: `/v1/requests/${failedJob}` });
+  await page.evaluate((id) => (location.hash = `#/jobs/${id}`), failedJob);
+  await page.waitForSelector('#job-outcome[data-outcome="failed"] #job-error', { timeout: 60_000 });
+  const failure = await page.$eval("#job-error", (box) => box.textContent);
+  log("failed job:", failure);
+  assert.match(failure, /HTTP 422/, failure);
+  assert.match(failure, /broken\.zip/, "the error names the archive");
+
+  // Without keys (a loopback server) there is no sign-in.
+  const open = await browser.newPage();
+  watch(open);
+  await open.goto(process.env.AVTRAIN_OPEN_URL + "/", { waitUntil: "networkidle0" });
+  await open.waitForSelector("#job-rows");
+  assert.equal(await open.$("#sign-in"), null);
+  assert.equal(await open.$eval("#sign-out", (button) => button.hidden), true);
 
   assert.deepEqual(consoleErrors, [], "no console errors");
   log("all dashboard checks passed");

@@ -153,11 +153,16 @@ TEST(DashboardBrowser, SignInCheckSubmitWatchCancelAndPlayInChromium) {
                        "--workers", "1", "--device", "cpu", "--api-keys", (dir / "keys.txt").string(),
                        "--demo-size", "32x32", "--demo-frames", "9", "--demo-steps", std::to_string(kSteps)});
   server.start();
+  ServeProcess open_server(dir / "open", {"--data", (dir / "open" / "data").string(), "--model", "tiny",
+                                          "--text-encoder", "tiny", "--device", "cpu"});
+  fs::create_directories(dir / "open");
+  open_server.start();
   const fs::path screenshots = fs::path(AVTRAIN_BINARY_DIR) / "dashboard-screenshots";
   const std::string out =
       run_node_script(dir.path(), "dashboard_check.mjs",
                       {{"AVTRAIN_URL", server.url()},
                        {"AVTRAIN_KEY", "dashboard-key"},
+                       {"AVTRAIN_OPEN_URL", open_server.url()},
                        {"AVTRAIN_WEB_DIR", web_dir.string()},
                        {"CHROMIUM", chromium.string()},
                        {"DATASET_ZIP", (dir / "demo" / "pairs.zip").string()},
@@ -169,6 +174,7 @@ TEST(DashboardBrowser, SignInCheckSubmitWatchCancelAndPlayInChromium) {
   EXPECT_NE(out.find("all dashboard checks passed"), std::string::npos) << out;
   for (const char* name : {"job-1280x800.png", "job-390x844.png", "jobs-390x844.png", "jobs-1280x800.png"})
     EXPECT_TRUE(fs::exists(screenshots / name)) << name;
+  open_server.stop();
   server.stop();
 }
 
