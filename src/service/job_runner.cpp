@@ -49,6 +49,13 @@ std::string upper_level(const std::string& level) {
   return upper;
 }
 
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  if (from.empty() || from == "/" || from == ".") return text;
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
 torch::Device worker_device(torch::Device device, int worker_index) {
   if (!device.is_cuda() || device.has_index()) return device;
   const int count = static_cast<int>(torch::cuda::device_count());
@@ -253,10 +260,20 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
 
   JobRun run;
   {
+    // The user reads these lines (the status's logs, the dashboard): the server's folders stay out of
+    // them, shown as <job> (the job's own), <data> and <models> (job.log keeps the full paths for the
+    // operator). Files the request named are the user's own and stay as given.
+    const std::vector<std::pair<std::string, std::string>> folders = {
+        {(settings_.jobs_dir / job.id).string(), "<job>"},
+        {settings_.jobs_dir.parent_path().string(), "<data>"},
+        {settings_.model_files.checkpoint.parent_path().string(), "<models>"},
+        {settings_.model_files.text_encoder_dir.parent_path().string(), "<models>"}};
     core::LogCapture capture([&](const core::LogLine& line) {
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(line.time.time_since_epoch()).count();
-      store_.append_log(job.id, StoredLogLine{0, ms, upper_level(line.level), line.message});
+      std::string message = line.message;
+      for (const auto& [folder, name] : folders) message = replace_all(std::move(message), folder, name);
+      store_.append_log(job.id, StoredLogLine{0, ms, upper_level(line.level), std::move(message)});
     });
     JobOptions options = settings_.job_options;
     options.device = worker_device(options.device, worker_index);

@@ -70,6 +70,17 @@ TEST_F(ServeTest, DashboardRoutesServeTheSiteTheSchemaADatasetCheckAndAJobsCurve
   const std::string id = submit(api, request()).at("request_id").get<std::string>();
   const json status = wait_until_completed(api, id, server);
   ASSERT_EQ(status["outcome"], "succeeded") << status.dump();
+  // The log users read names no server folder: the job's own is "<job>".
+  const json logged = body_of(api.get(status_path(id) + "?logs=1"), "GET status with logs");
+  bool names_job_folder = false;
+  for (const auto& line : logged["logs"]) {
+    const std::string message = line["message"];
+    EXPECT_EQ(message.find(data_dir().string()), std::string::npos) << message;
+    EXPECT_EQ(message.find((dir_ / "model-cache").string()), std::string::npos) << message;
+    names_job_folder = names_job_folder || message.find("<job>/previews/") != std::string::npos ||
+                       message.find("<job>/training/") != std::string::npos;
+  }
+  EXPECT_TRUE(names_job_folder) << logged["logs"].dump();
   std::vector<std::string> stages;
   for (const auto& stage : status["stages"]) {
     stages.push_back(stage["stage"]);
