@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 #include <system_error>
 
 #include "core/byte_text.h"
@@ -305,6 +306,20 @@ ExtractedArchive extract_archive(const fs::path& archive, const fs::path& destin
     }
     total_bytes += size;
     planned.push_back({static_cast<zip_uint64_t>(index), path, size});
+  }
+  // A path that names a file and also holds files (in either order) cannot be extracted as both.
+  std::set<std::string> folders;
+  for (const auto& entry : planned) {
+    for (size_t slash = entry.path.find('/'); slash != std::string::npos;
+         slash = entry.path.find('/', slash + 1))
+      folders.insert(entry.path.substr(0, slash));
+  }
+  for (const auto& entry : planned) {
+    if (folders.contains(entry.path)) {
+      problems.push_back(entry_problem(
+          entry.path, fmt::format("{}: {} is both a file and a folder in the archive; rename one of them",
+                                  archive_name, entry.path)));
+    }
   }
   if (total_bytes > limits.max_total_bytes) {
     problems.push_back(archive_problem(fmt::format(

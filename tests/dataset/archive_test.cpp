@@ -91,7 +91,8 @@ TEST(ExtractArchive, RefusesAbsolutePaths) {
   ZipBuilder().file("/tmp/abs_start.mp4", "x").file("C:\\clips\\abs_end.mp4", "x").write(dir / "clips.zip");
   const auto problems = rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip"); });
   ASSERT_EQ(problems.size(), 2u);
-  EXPECT_NE(problems[0].msg.find("/tmp/abs_start.mp4 has an absolute path"), std::string::npos) << problems[0].msg;
+  EXPECT_NE(problems[0].msg.find("/tmp/abs_start.mp4 has an absolute path"), std::string::npos)
+      << problems[0].msg;
   EXPECT_FALSE(fs::exists("/tmp/abs_start.mp4"));
 }
 
@@ -107,7 +108,10 @@ TEST(ExtractArchive, RefusesSymlinks) {
 
 TEST(ExtractArchive, RefusesABombByCompressionRatioWithTheDefaultLimits) {
   TempDir dir;
-  ZipBuilder().file("a_start.mp4", "r").file("a_end.mp4", std::string(11 << 20, '\0')).write(dir / "clips.zip");
+  ZipBuilder()
+      .file("a_start.mp4", "r")
+      .file("a_end.mp4", std::string(11 << 20, '\0'))
+      .write(dir / "clips.zip");
   const auto problems = rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip"); });
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].loc.back(), "a_end.mp4");
@@ -124,11 +128,14 @@ TEST(ExtractArchive, AcceptsHighlyCompressibleSmallFiles) {
 
 TEST(ExtractArchive, RefusesMoreThanTheTotalUncompressedSize) {
   TempDir dir;
-  ZipBuilder().file("a_start.mp4", std::string(600 << 10, 'r'), true).file("a_end.mp4", std::string(600 << 10, 't'), true)
+  ZipBuilder()
+      .file("a_start.mp4", std::string(600 << 10, 'r'), true)
+      .file("a_end.mp4", std::string(600 << 10, 't'), true)
       .write(dir / "clips.zip");
   ArchiveLimits limits;
   limits.max_total_bytes = 1 << 20;
-  const auto problems = rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip", limits); });
+  const auto problems =
+      rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip", limits); });
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].loc, (std::vector<std::string>{"body", "training_data_url"}));
   EXPECT_NE(problems[0].msg.find("1.2 MiB uncompressed, more than the limit of 1.0 MiB"), std::string::npos)
@@ -143,9 +150,11 @@ TEST(ExtractArchive, RefusesTooManyEntries) {
   builder.write(dir / "clips.zip");
   ArchiveLimits limits;
   limits.max_entries = 5;
-  const auto problems = rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip", limits); });
+  const auto problems =
+      rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip", limits); });
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].msg.find("holds 6 entries, more than the limit of 5"), std::string::npos) << problems[0].msg;
+  EXPECT_NE(problems[0].msg.find("holds 6 entries, more than the limit of 5"), std::string::npos)
+      << problems[0].msg;
 }
 
 TEST(ExtractArchive, ReportsEveryUnsafeEntryAtOnce) {
@@ -184,7 +193,8 @@ TEST(ExtractArchive, RefusesAFileThatIsNotAZip) {
   const auto problems = rejection([&] { extract_archive(dir / "clips.zip", dir / "out", "clips.zip"); });
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].loc, (std::vector<std::string>{"body", "training_data_url"}));
-  EXPECT_NE(problems[0].msg.find("clips.zip is not a readable zip archive"), std::string::npos) << problems[0].msg;
+  EXPECT_NE(problems[0].msg.find("clips.zip is not a readable zip archive"), std::string::npos)
+      << problems[0].msg;
 }
 
 TEST(ExtractArchive, RefusesATruncatedZip) {

@@ -50,6 +50,45 @@ std::vector<BadArchive> bad_archives() {
       {"NameWithAControlCharacter",
        [](auto& p, auto& c) { Z().file("a\n_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); },
        "a\n_start.mp4", "holds a control character (0x0A at byte 1)"},
+      {"NameClaimingUtf8ThatIsNot",
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("\xff\xfe_end.mp4", c.ok).write(p);
+         // Names without the UTF-8 flag are read as CP437 (legacy Windows zips, converted); this one
+         // claims UTF-8 (bit 11 of its central header's flags) and is not, which libzip itself refuses.
+         auto bytes = read_bytes(p);
+         const size_t central = bytes.rfind(std::string("PK\x01\x02"));
+         bytes[central + 9] = static_cast<char>(bytes[central + 9] | 0x08);
+         write_raw(p, bytes);
+       },
+       "", "is not a readable zip archive"},
+      {"EncryptedEntry",
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).encrypted("a_end.mp4", c.ok, "secret").write(p);
+       },
+       "a_end.mp4", "is encrypted; send an archive without a password"},
+      {"SpecialFile", [](auto& p, auto& c) { Z().file("a_start.mp4", c.ok).fifo("a_end.mp4").write(p); },
+       "a_end.mp4", "is a special file"},
+      {"CorruptEntryData",
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p);
+         // Bytes inside the first entry's data (after its 30-byte header and name) turned over: its
+         // checksum no longer matches.
+         auto bytes = read_bytes(p);
+         const size_t data = 30 + std::string("a_start.mp4").size();
+         for (size_t at = data + 100; at < data + 108; ++at) bytes[at] = static_cast<char>(~bytes[at]);
+         write_raw(p, bytes);
+       },
+       "a_start.mp4", "is corrupt"},
+      {"FileAndFolderOfOneName",
+       [](auto& p, auto& c) {
+         Z().file("set", "x").file("set/a_start.mp4", c.ok).file("set/a_end.mp4", c.ok).write(p);
+       },
+       "set", "is both a file and a folder"},
+      {"FolderAndFileOfOneName",
+       [](auto& p, auto& c) {
+         Z().file("set/a_start.mp4", c.ok).file("set/a_end.mp4", c.ok).file("set", "x").write(p);
+       },
+       "set", "is both a file and a folder"},
       {"AbsolutePath",
        [](auto& p, auto& c) { Z().file("/tmp/a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p); },
        "/tmp/a_start.mp4", "has an absolute path"},

@@ -28,6 +28,16 @@ class ZipBuilder {
     entries_.push_back({name, {}, Kind::folder, true});
     return *this;
   }
+  // A named pipe (a Unix special file), as `zip --fifo` could store one.
+  ZipBuilder& fifo(const std::string& name) {
+    entries_.push_back({name, {}, Kind::fifo, true});
+    return *this;
+  }
+  // A file encrypted with traditional PKWARE encryption under `password`.
+  ZipBuilder& encrypted(const std::string& name, std::string bytes, const std::string& password) {
+    entries_.push_back({name, std::move(bytes), Kind::file, false, password});
+    return *this;
+  }
   void write(const std::filesystem::path& path) const {
     int error = 0;
     zip_t* zip = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
@@ -47,16 +57,24 @@ class ZipBuilder {
       if (entry.kind == Kind::symlink) {
         zip_file_set_external_attributes(zip, index, 0, ZIP_OPSYS_UNIX, (S_IFLNK | 0777u) << 16);
       }
+      if (entry.kind == Kind::fifo) {
+        zip_file_set_external_attributes(zip, index, 0, ZIP_OPSYS_UNIX, (S_IFIFO | 0644u) << 16);
+      }
+      if (!entry.password.empty() &&
+          zip_file_set_encryption(zip, index, ZIP_EM_TRAD_PKWARE, entry.password.c_str()) != 0) {
+        throw std::runtime_error("cannot encrypt " + entry.name + ": " + zip_strerror(zip));
+      }
     }
     if (zip_close(zip) != 0) throw std::runtime_error("zip_close failed for " + path.string());
   }
 
  private:
-  enum class Kind { file, symlink, folder };
+  enum class Kind { file, symlink, folder, fifo };
   struct Entry {
     std::string name, bytes;
     Kind kind;
     bool store;
+    std::string password = {};
   };
   std::deque<Entry> entries_;
 };
