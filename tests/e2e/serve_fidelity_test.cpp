@@ -538,6 +538,32 @@ TEST_F(ServeTest, MalformedUploadsAnEarlyResultAndABadWebhookAreRefusedByName) {
   EXPECT_EQ(bad_hook->status, 422) << bad_hook_body.dump();
   EXPECT_FALSE(problem_at(bad_hook_body, {"query", "fal_webhook"}).is_null()) << bad_hook_body.dump();
 
+  // an upload whose body is cut short: the connection ends after 10 of 1000 bytes. The server cannot
+  // answer a closed peer; nothing of it is kept and a request naming it is refused as incomplete.
+  const json cut = body_of(api.post("/storage/upload/initiate", R"({"file_name": "clips.zip"})"), "initiate");
+  const std::string cut_path = cut.at("upload_url").get<std::string>().substr(server.url().size());
+  EXPECT_EQ(raw_exchange(server.port(),
+                         "PUT " + cut_path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789",
+                         /*half_close=*/true),
+            "");
+  const auto incomplete = api.post(std::string(kPrefix) + "/av2av", request(cut.at("file_url")).dump());
+  const json incomplete_body = body_of(incomplete, "POST av2av (cut upload)");
+  EXPECT_EQ(incomplete->status, 422) << incomplete_body.dump();
+  EXPECT_NE(problem_at(incomplete_body, {"body", "training_data_url"}).value("msg", "").find("not complete"),
+            std::string::npos)
+      << incomplete_body.dump();
+  const std::string cut_url = cut.at("file_url");
+  const std::string cut_token = cut_url.substr(cut_url.find("/files/") + 7, 32);
+  ASSERT_TRUE(fs::is_directory(data_dir() / "uploads" / cut_token)) << cut_url;
+  EXPECT_TRUE(fs::is_empty(data_dir() / "uploads" / cut_token)) << "a partial upload was kept";
+
+  // malformed HTTP: a POST with neither a body nor a Content-Length (answered once the server's read
+  // of the missing body times out)
+  const std::string malformed =
+      raw_exchange(server.port(), "POST " + std::string(kPrefix) + "/av2av HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(malformed.rfind("HTTP/1.1 400", 0), 0u) << malformed;
+  EXPECT_NE(malformed.find("a PUT or POST needs a body or Content-Length: 0"), std::string::npos) << malformed;
+
   // the result of a job that has not finished
   const std::string id = submit(api, request()).at("request_id");
   const auto early = api.get(result_path(id));

@@ -178,7 +178,8 @@ inline json body_of(const httplib::Result& result, const std::string& what) {
 // Sends `head` (request line and headers, without the body it announces) on a fresh loopback connection
 // and returns what the server answers until it closes: how a server that refuses a body before reading
 // it is seen without the client's writes racing its close.
-inline std::string raw_exchange(int port, const std::string& head) {
+// With `half_close`, the client's side is shut for writing once `head` is sent (a body cut short).
+inline std::string raw_exchange(int port, const std::string& head, bool half_close = false) {
   const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
   if (sock < 0) return {};
   sockaddr_in address{};
@@ -188,6 +189,7 @@ inline std::string raw_exchange(int port, const std::string& head) {
   std::string answer;
   if (::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0 &&
       ::send(sock, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+    if (half_close) ::shutdown(sock, SHUT_WR);
     char buffer[4096];
     for (ssize_t got; (got = ::recv(sock, buffer, sizeof(buffer), 0)) > 0;) answer.append(buffer, got);
   }
