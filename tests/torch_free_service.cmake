@@ -1,5 +1,5 @@
 # The torch-free sources that read outside input and serve the queue (core's base, the request contract,
-# archives, the store, the HTTP API, uploads, webhooks), compiled into one static library with a build's
+# archives, the store, the HTTP API, the job runner's workers, uploads, webhooks), compiled into one static library with a build's
 # own instrumentation: the libFuzzer targets (tests/fuzz, ASan + UBSan + coverage) and the
 # ThreadSanitizer tests (tests/tsan) each build it their way, without LibTorch.
 #
@@ -30,7 +30,7 @@ function(avtrain_torch_free_service_library name)
     ${src}/service/request/resource_location.cpp ${src}/service/request/training_request.cpp
     ${src}/service/api_keys.cpp ${src}/service/checked_transfer.cpp ${src}/service/digest.cpp
     ${src}/service/elastic_task_queue.cpp ${src}/service/fetch.cpp ${src}/service/folder_lock.cpp
-    ${src}/service/http_api.cpp ${src}/service/job.cpp ${src}/service/job_changes.cpp
+    ${src}/service/http_api.cpp ${src}/service/job.cpp ${src}/service/job_changes.cpp ${src}/service/job_runner.cpp
     ${src}/service/job_store.cpp ${src}/service/metrics_series.cpp ${src}/service/network_address.cpp
     ${src}/service/queue_errors.cpp
     ${src}/service/retention.cpp ${src}/service/shared_status_events.cpp ${src}/service/time_text.cpp

@@ -32,6 +32,7 @@
 #include "service/job_pipeline.h"
 #include "service/job_runner.h"
 #include "service/job_store.h"
+#include "service/pipeline_executor.h"
 #include "service/uploads.h"
 #include "service/webhook_signing.h"
 
@@ -121,16 +122,17 @@ int run_serve(const ServeArguments& args) {
   api_settings.site_files = service::dashboard_files();
   api_settings.webhook_signer = &webhook_signer;
 
-  service::RunnerSettings runner_settings;
-  runner_settings.jobs_dir = data / "jobs";
-  runner_settings.model_files = models::resolve_model_files(args.model, args.text_encoder);
-  auto& options = runner_settings.job_options;
+  service::PipelineSettings pipeline;
+  pipeline.model_files = models::resolve_model_files(args.model, args.text_encoder);
+  auto& options = pipeline.job_options;
   options.device = core::parse_device(args.device);
   options.overrides = to_job_overrides(args.demo);
-  options.fetch = service::FetchOptions();
-  options.fetch.local_files = local_files;
-  options.fetch.allow_private_destinations = args.allow_private_network;
-  runner_settings.local_files = local_files;
+  pipeline.local_files = local_files;
+
+  service::RunnerSettings runner_settings;
+  runner_settings.jobs_dir = data / "jobs";
+  runner_settings.fetch.local_files = local_files;
+  runner_settings.fetch.allow_private_destinations = args.allow_private_network;
   runner_settings.allow_private_webhooks = args.allow_private_network;
   runner_settings.workers =
       args.workers > 0
@@ -151,6 +153,9 @@ int run_serve(const ServeArguments& args) {
     }
   }
   service::QueueApi api(store, api_settings);
+  pipeline.store = &store;
+  const service::PipelineExecutor executor(pipeline);
+  runner_settings.executor = &executor;
   runner_settings.public_url = api.public_url();
   runner_settings.webhook_signer = &webhook_signer;
   runner_settings.api_keys = api_keys;

@@ -50,6 +50,13 @@ struct JobPaths {
   std::filesystem::path error_file() const { return root / "error.json"; }
 };
 
+// How a job's run ended: its exit code (DECISIONS.md §31: 0 delivered, 2 invalid input, 3 download
+// failure, 4 cancelled, 1 other) and its result.json or error.json body as written.
+struct JobRun {
+  int exit_code = 0;
+  nlohmann::ordered_json body;
+};
+
 // Writes `text` to `path` through `path`.tmp and a rename, so a reader (or a killed job's rerun)
 // sees the old file or the new one, never half of one. Throws core::InternalError naming the path.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);

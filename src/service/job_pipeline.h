@@ -100,11 +100,6 @@ nlohmann::ordered_json run_job(const TrainingRequest& request, const JobPaths& p
                                const models::ModelFiles& files, const JobOptions& options,
                                core::Progress& progress);
 
-struct JobRun {
-  int exit_code = 0;            // DECISIONS.md §31
-  nlohmann::ordered_json body;  // result.json or error.json as written
-};
-
 // run_job with its log in job.log, then result.json on success, or on failure error.json: the error's
 // body ({"detail": [...]}, the 422 body for invalid input and rejected datasets) with "status" (the
 // HTTP status) and "billing" {"units": 0, "cost_usd": "0.00"} (DECISIONS.md §32); no result then. The

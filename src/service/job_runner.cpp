@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
 
 #include <cctype>
 #include <chrono>
@@ -11,8 +10,6 @@
 #include "core/json_text.h"
 #include "core/log.h"
 #include "core/progress.h"
-#include "core/runtime.h"
-#include "service/inference_job.h"
 #include "service/queue_errors.h"
 #include "service/request/training_request.h"
 #include "service/retention.h"
@@ -56,12 +53,6 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-torch::Device worker_device(torch::Device device, int worker_index) {
-  if (!device.is_cuda() || device.has_index()) return device;
-  const int count = static_cast<int>(torch::cuda::device_count());
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(count > 0 ? worker_index % count : 0));
-}
-
 // The first message of an error body, for the webhook's `error` field.
 std::string first_message(const json& body) {
   if (body.contains("detail") && body["detail"].is_string()) return body["detail"].get<std::string>();
@@ -76,6 +67,7 @@ std::string first_message(const json& body) {
 
 JobRunner::JobRunner(JobStore& store, RunnerSettings settings)
     : store_(store), settings_(std::move(settings)) {
+  if (!settings_.executor) throw core::InternalError("JobRunner: no executor to run jobs with");
   if (settings_.api_keys) {
     may_start_ = [keys = settings_.api_keys](std::string_view owner, int64_t running) {
       const auto limit = keys->limits_of(owner).max_concurrent_jobs;
@@ -110,11 +102,8 @@ void JobRunner::start() {
     log().error("job {}: lost with its server {} times; failed instead of run again", id,
                 settings_.max_lost_runs);
   }
-  worker_states_.resize(static_cast<size_t>(settings_.workers));
-  for (int i = 0; i < settings_.workers; ++i) {
-    worker_states_[static_cast<size_t>(i)].device = worker_device(settings_.job_options.device, i);
-    threads_.emplace_back([this, i] { work(i); });
-  }
+  steps_per_second_.assign(static_cast<size_t>(settings_.workers), 0.0);
+  for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this, i] { work(i); });
   threads_.emplace_back([this] { keep_house(); });
 }
 
@@ -155,15 +144,17 @@ std::string JobRunner::metrics_text() const {
   std::string memory =
       "# HELP avtrain_worker_device_memory_bytes Memory the worker's device holds (CUDA allocator, or the "
       "process's RSS on the CPU).\n# TYPE avtrain_worker_device_memory_bytes gauge\n";
+  std::vector<double> rates;
   {
     const std::lock_guard lock(mutex_);
-    for (size_t worker = 0; worker < worker_states_.size(); ++worker) {
-      const auto& state = worker_states_[worker];
-      text += fmt::format("avtrain_worker_steps_per_second{{worker=\"{}\",device=\"{}\"}} {:.6g}\n", worker,
-                          state.device.str(), state.steps_per_second);
-      memory += fmt::format("avtrain_worker_device_memory_bytes{{worker=\"{}\",device=\"{}\"}} {}\n", worker,
-                            state.device.str(), core::device_memory(state.device).current_bytes);
-    }
+    rates = steps_per_second_;
+  }
+  for (size_t worker = 0; worker < rates.size(); ++worker) {
+    const auto device = settings_.executor->device(static_cast<int>(worker));
+    text += fmt::format("avtrain_worker_steps_per_second{{worker=\"{}\",device=\"{}\"}} {:.6g}\n", worker,
+                        device.name, rates[worker]);
+    memory += fmt::format("avtrain_worker_device_memory_bytes{{worker=\"{}\",device=\"{}\"}} {}\n", worker,
+                          device.name, device.memory_bytes);
   }
   text += memory;
   text +=
@@ -208,7 +199,7 @@ void JobRunner::work(int worker_index) {
 }
 
 FetchOptions JobRunner::fetch_options_for(const std::string& owner) const {
-  FetchOptions fetch = settings_.job_options.fetch;
+  FetchOptions fetch = settings_.fetch;
   if (const Uploads* uploads = settings_.uploads) {
     fetch.own_upload = [uploads, owner](std::string_view url,
                                         std::string_view field) -> std::optional<std::filesystem::path> {
@@ -233,9 +224,7 @@ nlohmann::ordered_json JobRunner::check_dataset(const TrainingRequest& request,
   } remove{scratch};
   FetchOptions fetch = fetch_options_for(owner);
   fetch.field = "training_data_url";
-  const auto check = check_dataset_at(
-      request.training_data_url, dataset_options(request, settings_.job_options.overrides), fetch, scratch);
-  return dataset_check_json(check, request);
+  return settings_.executor->check_dataset(request, fetch, scratch);
 }
 
 void JobRunner::run_job(const StoredJob& job, int worker_index) {
@@ -263,11 +252,10 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
     // The user reads these lines (the status's logs, the dashboard): the server's folders stay out of
     // them, shown as <job> (the job's own), <data> and <models> (job.log keeps the full paths for the
     // operator). Files the request named are the user's own and stay as given.
-    const std::vector<std::pair<std::string, std::string>> folders = {
+    std::vector<std::pair<std::string, std::string>> folders = {
         {(settings_.jobs_dir / job.id).string(), "<job>"},
-        {settings_.jobs_dir.parent_path().string(), "<data>"},
-        {settings_.model_files.checkpoint.parent_path().string(), "<models>"},
-        {settings_.model_files.text_encoder_dir.parent_path().string(), "<models>"}};
+        {settings_.jobs_dir.parent_path().string(), "<data>"}};
+    for (auto& folder : settings_.executor->private_folders()) folders.push_back(std::move(folder));
     core::LogCapture capture([&](const core::LogLine& line) {
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(line.time.time_since_epoch()).count();
@@ -275,20 +263,19 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
       for (const auto& [folder, name] : folders) message = replace_all(std::move(message), folder, name);
       store_.append_log(job.id, StoredLogLine{0, ms, upper_level(line.level), std::move(message)});
     });
-    JobOptions options = settings_.job_options;
-    options.device = worker_device(options.device, worker_index);
-    options.on_step = [this, worker_index](double step_seconds) {
+    JobHooks hooks;
+    hooks.fetch = fetch_options_for(job.owner);
+    hooks.on_step = [this, worker_index](double step_seconds) {
       const std::lock_guard lock(mutex_);
-      worker_states_[static_cast<size_t>(worker_index)].steps_per_second =
-          step_seconds > 0 ? 1.0 / step_seconds : 0;
+      steps_per_second_[static_cast<size_t>(worker_index)] = step_seconds > 0 ? 1.0 / step_seconds : 0;
     };
-    options.file_url = [&](const std::filesystem::path& file, const std::string& content_type) {
+    hooks.file_url = [&](const std::filesystem::path& file, const std::string& content_type) {
       const std::string name = file.filename().string();
       const std::string token = store_.publish_file(job.id, file, name, content_type);
       return settings_.public_url + "/files/" + token + "/" + url_path_segment(name);
     };
     // Each preview is published once, under a capability URL, and listed in the status.
-    options.on_preview = [&](int64_t step, const std::filesystem::path& file) {
+    hooks.on_preview = [&](int64_t step, const std::filesystem::path& file) {
       for (const auto& preview : store_.previews(job.id)) {
         if (preview.step == step) return;
       }
@@ -296,36 +283,14 @@ void JobRunner::run_job(const StoredJob& job, int worker_index) {
       const std::string token = store_.publish_file(job.id, file, name, "video/mp4");
       store_.add_preview(job.id, {step, token, name, std::filesystem::file_size(file)});
     };
-    options.fetch = fetch_options_for(job.owner);
-    const JobPaths paths(settings_.jobs_dir / job.id);
-    try {
-      if (job.kind == JobKind::inference) {
-        const auto request =
-            parse_inference_request_json(ordered_json::parse(job.request_json), settings_.local_files);
-        // Checked again: the training job may have been deleted since.
-        if (auto problem = trained_lora_problem(store_, job.owner, request.request_id))
-          throw core::InvalidInput({std::move(*problem)});
-        const JobPaths trained(settings_.jobs_dir / request.request_id);
-        run = run_inference_job(request, paths, trained.outputs_dir() / kLoraFileName, settings_.model_files,
-                                options, progress);
-      } else {
-        const auto request =
-            parse_training_request_json(ordered_json::parse(job.request_json), settings_.local_files);
-        run = run_recorded_job(request, paths, settings_.model_files, options, progress);
-      }
-    } catch (const core::Error& error) {  // the stored request no longer passes (e.g. policy changed)
-      auto body = ordered_json::parse(error.detail_json());
-      body["status"] = error.http_status();
-      body["billing"] = {{"units", 0}, {"cost_usd", "0.00"}};
-      run = {error.exit_code(), std::move(body)};
-    }
+    run = settings_.executor->run(job, JobPaths(settings_.jobs_dir / job.id), worker_index, hooks, progress);
   }
 
   bool interrupted_by_shutdown = false;
   {
     const std::lock_guard lock(mutex_);
     running_.erase(job.id);
-    worker_states_[static_cast<size_t>(worker_index)].steps_per_second = 0;
+    steps_per_second_[static_cast<size_t>(worker_index)] = 0;
     interrupted_by_shutdown = stopping_ && run.exit_code == kCancelledExitCode;
   }
   if (interrupted_by_shutdown && !store_.find(job.id)->cancel_requested) {

@@ -1,7 +1,8 @@
 #pragma once
 // The server's workers (issue 13): N threads (one per GPU) take queued jobs from the JobStore in
-// submission order and run each through the job pipeline (service/job_pipeline.h) in its own folder
-// under the server's data folder, feeding the store the job's stage, progress, log lines and previews;
+// submission order and run each through the executor (service/job_executor.h; the job pipeline in the
+// product) in its own folder under the server's data folder, feeding the store the job's stage,
+// progress, log lines and previews;
 // a housekeeping thread fails jobs still queued at their start deadline (X-Fal-Request-Timeout) and
 // delivers the webhooks of finished jobs, signed (service/webhook_signing.h) and retried with backoff.
 //
@@ -24,11 +25,10 @@
 #include <thread>
 #include <vector>
 
-#include "models/checkpoint.h"
 #include "service/api_keys.h"
-#include "service/job_pipeline.h"
+#include "service/fetch.h"
+#include "service/job_executor.h"
 #include "service/job_store.h"
-#include "service/request/resource_location.h"
 #include "service/workers.h"
 
 namespace avtrain::core {
@@ -42,12 +42,11 @@ class WebhookSigner;
 
 struct RunnerSettings {
   std::filesystem::path jobs_dir;  // each job runs in jobs_dir / request_id
-  models::ModelFiles model_files;
-  // The pipeline options of every job: device (a CUDA device without an index gives worker i the
-  // GPU i), test overrides, the server's fetch access. file_url is set by the runner.
-  JobOptions job_options;
-  // Which local files a stored request may name when it is read back (DECISIONS.md §21).
-  LocalFilePolicy local_files = LocalFilePolicy::refuse_all();
+  // What runs each job (required; it outlives the runner).
+  const JobExecutor* executor = nullptr;
+  // The server's fetch access for training data and validation downloads; each job's owner's uploads
+  // are resolved through `uploads`.
+  FetchOptions fetch;
   // Capability URLs of result files: public_url + "/files/<token>/<name>" (DECISIONS.md §30).
   std::string public_url;
   int workers = 1;
@@ -103,12 +102,8 @@ class JobRunner : public Workers {
   bool housework_due_ = false;  // a job finished or was submitted since the housekeeper last looked
   std::map<std::string, core::Progress*> running_;  // request_id -> its job's progress (for cancel)
   std::vector<std::thread> threads_;
-  // Per worker, for the metrics: its device and the rate of its job's last training step (0 when idle).
-  struct WorkerState {
-    torch::Device device = torch::kCPU;
-    double steps_per_second = 0;
-  };
-  std::vector<WorkerState> worker_states_;  // guarded by mutex_
+  // Per worker, for the metrics: the rate of its job's last training step (0 when idle).
+  std::vector<double> steps_per_second_;  // guarded by mutex_
   std::atomic<int> live_workers_{0};
   JobStore::MayStart may_start_;  // the keys' max_concurrent_jobs
   std::atomic<int64_t> webhooks_delivered_{0}, webhooks_refused_{0}, webhooks_given_up_{0};

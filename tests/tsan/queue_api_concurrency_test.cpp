@@ -1,14 +1,19 @@
-// The HTTP API under concurrent clients, in one process so that ThreadSanitizer sees every thread:
-// submitters, status pollers, stream subscribers, cancels, history and metrics readers, against a
-// worker thread that claims jobs and feeds the store their progress, log lines and outcomes as the job
-// runner does (the runner itself composes the LibTorch pipeline and is tested end to end elsewhere).
-// Every job must complete, every subscriber must see its job's every log line once, and no answer may
-// be a server error.
+// The HTTP API and the job runner under concurrent clients, in one process so that ThreadSanitizer
+// sees every thread: submitters, status pollers, stream subscribers, cancels, dataset checks, history
+// and metrics readers, against the real JobRunner (3 workers, the housekeeper, webhook deliveries to a
+// receiver on loopback) whose executor plays each job through its progress, log lines, previews and
+// published files as the pipeline does (the pipeline itself is LibTorch's, tested end to end elsewhere).
+// Every job must complete once, every subscriber must see its job's every log line once, every webhook
+// must arrive once, and no answer may be a server error.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,9 +21,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
 #include "service/http_api.h"
+#include "service/job_executor.h"
+#include "service/job_runner.h"
 #include "service/job_store.h"
-#include "service/workers.h"
 #include "testing/temp_dir.h"
 
 namespace avtrain::service {
@@ -29,58 +38,41 @@ using testing::TempDir;
 constexpr const char* kPrefix = "/fal-ai/ltx23-trainer-v2";
 constexpr int kStepsPerJob = 12;
 
-// Stands in for the runner: one thread claims queued jobs and plays them through the store.
-class StoreWorker : public Workers {
+// Plays a job as the pipeline does, through the runner's hooks: stage progress, a log line and a step
+// time per step, a preview and a published result file; stops at a cancel like the pipeline.
+class ScriptedExecutor : public JobExecutor {
  public:
-  explicit StoreWorker(JobStore& store) : store_(store), thread_([this] { work(); }) {}
-  ~StoreWorker() override {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-  void job_submitted() override { wake_.notify_all(); }
-  void job_cancelled(const std::string&) override { wake_.notify_all(); }
-  bool alive() const override { return true; }
-  std::string metrics_text() const override { return "avtrain_test_worker 1\n"; }
-  // The stand-in checks no archive: it answers which request and key it was asked for.
-  nlohmann::ordered_json check_dataset(const TrainingRequest& request,
-                                       const std::string& owner) const override {
-    return {{"archive", request.training_data_url}, {"owner", owner}};
-  }
-
- private:
-  void work() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      const auto job = store_.claim_next();
-      if (job) play(job->id);
-      lock.lock();
-      if (!job) wake_.wait_for(lock, std::chrono::milliseconds(20));
-    }
-  }
-  void play(const std::string& id) {
-    for (int step = 1; step <= kStepsPerJob; ++step) {
-      if (store_.find(id)->cancel_requested) {
-        store_.finish(id, StoredJobStatus::cancelled, R"({"detail": "cancelled"})", 499);
-        return;
+  JobRun run(const StoredJob& job, const JobPaths& paths, int, const JobHooks& hooks,
+             core::Progress& progress) const override {
+    try {
+      auto training = progress.stage("training", 0.0, 1.0);
+      for (int step = 1; step <= kStepsPerJob; ++step) {
+        training.throw_if_cancelled();
+        training.update(static_cast<double>(step) / kStepsPerJob, "step " + std::to_string(step));
+        core::logger("job").info("job {} step {}", job.id, step);
+        hooks.on_step(0.002);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
-      store_.update_progress(id, "training", static_cast<double>(step) / kStepsPerJob,
-                             "step " + std::to_string(step));
-      store_.append_log(id, {0, 0, "INFO", "step " + std::to_string(step)});
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::filesystem::create_directories(paths.outputs_dir());
+      const auto lora = paths.outputs_dir() / "lora.safetensors";
+      std::ofstream(lora) << "weights of " << job.id;
+      hooks.on_preview(kStepsPerJob, lora);
+      return {0,
+              {{"lora_file", {{"url", hooks.file_url(lora, "application/octet-stream")}}},
+               {"billing", {{"units", 100}, {"cost_usd", "0.68"}}}}};
+    } catch (const core::Cancelled& cancelled) {
+      return {
+          cancelled.exit_code(),
+          {{"detail", cancelled.what()}, {"status", 499}, {"billing", {{"units", 0}, {"cost_usd", "0.00"}}}}};
     }
-    store_.finish(id, StoredJobStatus::succeeded, R"({"billing": {"units": 100}})", 200);
   }
-
-  JobStore& store_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  WorkerDevice device(int worker_index) const override { return {"cpu" + std::to_string(worker_index), 0}; }
+  nlohmann::ordered_json check_dataset(const TrainingRequest& request, const FetchOptions&,
+                                       const std::filesystem::path& scratch_dir) const override {
+    std::ofstream(scratch_dir / "download.zip") << "checked";
+    return {{"archive", request.training_data_url}, {"pairs", nlohmann::json::array()}};
+  }
+  std::vector<std::pair<std::string, std::string>> private_folders() const override { return {}; }
 };
 
 TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
@@ -92,8 +84,28 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
   settings.uploads_dir = dir / "uploads";
   settings.min_free_disk_bytes = 0;
   QueueApi api(store, settings);
-  StoreWorker worker(store);
-  std::thread server([&] { api.serve(&worker); });
+  // Webhooks go to a receiver on loopback that counts them by request.
+  httplib::Server receiver;
+  std::mutex hooks_mutex;
+  std::map<std::string, int> webhooks;
+  receiver.Post("/hook", [&](const httplib::Request& request, httplib::Response& response) {
+    const std::lock_guard lock(hooks_mutex);
+    ++webhooks[json::parse(request.body).at("request_id").get<std::string>()];
+    response.status = 200;
+  });
+  const int receiver_port = receiver.bind_to_any_port("127.0.0.1");
+  std::thread receiving([&] { receiver.listen_after_bind(); });
+  const ScriptedExecutor executor;
+  RunnerSettings runner_settings;
+  runner_settings.jobs_dir = dir / "jobs";
+  runner_settings.executor = &executor;
+  runner_settings.workers = 3;
+  runner_settings.allow_private_webhooks = true;
+  runner_settings.public_url = "http://127.0.0.1";
+  runner_settings.uploads = &api.uploads();
+  JobRunner runner(store, runner_settings);
+  runner.start();
+  std::thread server([&] { api.serve(&runner); });
   const int port = api.port();
   // cpp-httplib (an uninstrumented Debian library) initializes function-local statics (its response-line
   // regex) on first use; TSan cannot see that guard, so the first use happens before any client thread.
@@ -140,7 +152,8 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
       httplib::Client client("127.0.0.1", port);
       for (int job = 0; job < kJobsEach; ++job) {
         const auto answer =
-            client.Post(std::string(kPrefix) + "/av2av",
+            client.Post(std::string(kPrefix) +
+                            "/av2av?fal_webhook=http://127.0.0.1:" + std::to_string(receiver_port) + "/hook",
                         R"({"training_data_url": "https://example.com/clips.zip"})", "application/json");
         count(answer);
         ASSERT_TRUE(answer && answer->status == 200) << (answer ? answer->body : "no answer");
@@ -174,6 +187,16 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
   clients.emplace_back([&] {
     httplib::Client client("127.0.0.1", port);
     while (!done) {
+      const auto checked =
+          client.Post(std::string(kPrefix) + "/dataset-check",
+                      R"({"training_data_url": "https://example.com/clips.zip"})", "application/json");
+      count(checked);
+      EXPECT_TRUE(checked && checked->status == 200) << (checked ? checked->body : "no answer");
+    }
+  });
+  clients.emplace_back([&] {
+    httplib::Client client("127.0.0.1", port);
+    while (!done) {
       count(client.Get(std::string(kPrefix) + "/requests?limit=7"));
       count(client.Get("/usage"));
       count(client.Get("/metrics"));
@@ -201,8 +224,33 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
     EXPECT_EQ(lines, expected) << "job " << id << ": a stream missed or repeated log lines";
   }
   EXPECT_EQ(server_errors.load(), 0);
+  // Every job ended once (succeeded, or cancelled where the canceller reached it) and its webhook came
+  // once; the dataset checks left no scratch folder behind.
+  const auto all_delivered = [&] {
+    for (const auto& id : ids) {
+      if (!store.find(id)->webhook_delivered) return false;
+    }
+    return true;
+  };
+  for (int wait = 0; wait < 600 && !all_delivered(); ++wait)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    const std::lock_guard lock(hooks_mutex);
+    for (const auto& id : ids) EXPECT_EQ(webhooks[id], 1) << "webhooks of " << id;
+  }
+  int cancelled = 0;
+  for (const auto& id : ids) {
+    const auto job = store.find(id);
+    EXPECT_TRUE(job->status == StoredJobStatus::succeeded || job->status == StoredJobStatus::cancelled) << id;
+    cancelled += job->status == StoredJobStatus::cancelled;
+  }
+  EXPECT_LE(cancelled, 3);
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "dataset-checks"));
+  runner.stop();
   api.stop();
   server.join();
+  receiver.stop();
+  receiving.join();
 }
 
 }  // namespace
