@@ -2,8 +2,12 @@
 // redirects and the destination policy (DECISIONS.md §21), against a cpp-httplib server on loopback.
 #include "service/fetch.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -61,8 +65,14 @@ class LoopbackServer {
         return sink.write(chunk.data(), chunk.size());
       });
     });
-    server_.Get("/moved.zip", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/archive.zip"); });
+    server_.Get("/moved.zip",
+                [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/archive.zip"); });
     server_.Get("/loop", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/loop"); });
+    server_.Get("/to-ftp.zip", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("ftp://127.0.0.1/a.zip");
+    });
+    server_.Get("/private.zip", [](const httplib::Request&, httplib::Response& res) { res.status = 401; });
+    server_.Get("/forbidden.zip", [](const httplib::Request&, httplib::Response& res) { res.status = 403; });
     server_.Get("/slow.zip", [this](const httplib::Request&, httplib::Response& res) {
       ++slow_hits_;
       std::this_thread::sleep_for(std::chrono::milliseconds(800));
@@ -162,8 +172,8 @@ TEST(Fetch, RetriesAfterAServerErrorAndSucceeds) {
 TEST(Fetch, GivesUpAfterThreeRetries) {
   LoopbackServer server;
   TempDir dir;
-  const auto message =
-      message_of<core::DownloadFailed>([&] { fetch(server.url("/down.zip"), dir / "data.zip", loopback_options()); });
+  const auto message = message_of<core::DownloadFailed>(
+      [&] { fetch(server.url("/down.zip"), dir / "data.zip", loopback_options()); });
   EXPECT_EQ(server.down_hits(), 4);
   EXPECT_NE(message.find("HTTP 503"), std::string::npos) << message;
   EXPECT_NE(message.find("after 4 attempts"), std::string::npos) << message;
@@ -186,8 +196,8 @@ TEST(Fetch, StopsAChunkedBodyAsSoonAsItPassesTheCap) {
   TempDir dir;
   auto options = loopback_options();
   options.max_bytes = 1 << 20;
-  const auto message =
-      message_of<core::DownloadFailed>([&] { fetch(server.url("/big-chunked.zip"), dir / "data.zip", options); });
+  const auto message = message_of<core::DownloadFailed>(
+      [&] { fetch(server.url("/big-chunked.zip"), dir / "data.zip", options); });
   EXPECT_NE(message.find("larger than the download limit"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(dir / "data.zip.part"));
 }
@@ -204,7 +214,8 @@ TEST(Fetch, CapsRedirects) {
   TempDir dir;
   auto options = loopback_options();
   options.max_redirects = 3;
-  const auto message = message_of<core::DownloadFailed>([&] { fetch(server.url("/loop"), dir / "data.zip", options); });
+  const auto message =
+      message_of<core::DownloadFailed>([&] { fetch(server.url("/loop"), dir / "data.zip", options); });
   EXPECT_NE(message.find("redirects more than 3 times"), std::string::npos) << message;
 }
 
@@ -230,6 +241,75 @@ TEST(Fetch, RefusesLoopbackDestinationsUnlessAllowed) {
       message_of<core::DownloadFailed>([&] { fetch(server.url("/archive.zip"), dir / "data.zip", options); });
   EXPECT_NE(message.find("127.0.0.1, a loopback address"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(dir / "data.zip"));
+}
+
+TEST(Fetch, UnauthorizedOrForbiddenAsksForAPublicOrSignedUrlWithoutRetrying) {
+  LoopbackServer server;
+  TempDir dir;
+  for (const std::string path : {"/private.zip", "/forbidden.zip"}) {
+    const auto message = message_of<core::DownloadFailed>(
+        [&] { fetch(server.url(path), dir / "data.zip", loopback_options()); });
+    EXPECT_NE(message.find("the URL needs to be public or signed"), std::string::npos) << message;
+    EXPECT_EQ(message.find("attempts"), std::string::npos) << "not retried: " << message;
+  }
+}
+
+TEST(Fetch, ARedirectToAnotherSchemeIsRefusedByName) {
+  LoopbackServer server;
+  TempDir dir;
+  const auto message = message_of<core::DownloadFailed>(
+      [&] { fetch(server.url("/to-ftp.zip"), dir / "data.zip", loopback_options()); });
+  EXPECT_NE(message.find("a scheme avtrain does not fetch"), std::string::npos) << message;
+}
+
+TEST(Fetch, AHostThatDoesNotResolveOrAClosedPortIsADownloadFailure) {
+  TempDir dir;
+  const auto unresolved = message_of<core::DownloadFailed>(
+      [&] { fetch("http://no-such-host.invalid/clips.zip", dir / "data.zip", loopback_options()); });
+  EXPECT_NE(unresolved.find("does not resolve"), std::string::npos) << unresolved;
+  // A port bound a moment ago and closed without listening: connecting is refused at once.
+  int closed_port = 0;
+  {
+    const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    closed_port = ntohs(address.sin_port);
+    ::close(sock);
+  }
+  const auto refused = message_of<core::DownloadFailed>([&] {
+    fetch("http://127.0.0.1:" + std::to_string(closed_port) + "/clips.zip", dir / "data.zip",
+          loopback_options());
+  });
+  EXPECT_NE(refused.find("cannot be reached"), std::string::npos) << refused;
+}
+
+TEST(Fetch, PrivateLinkLocalAndMappedAddressesAreRefusedBeforeConnecting) {
+  TempDir dir;
+  FetchOptions options = loopback_options();
+  options.allow_private_destinations = false;
+  options.connect_timeout = std::chrono::seconds(2);
+  for (const std::string host :
+       {"10.1.2.3", "192.168.0.10", "169.254.169.254", "[::ffff:10.0.0.1]", "0.0.0.0"}) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto message = message_of<core::DownloadFailed>(
+        [&] { fetch("http://" + host + "/clips.zip", dir / "data.zip", options); });
+    EXPECT_NE(message.find("address"), std::string::npos) << host << ": " << message;
+    EXPECT_EQ(message.find("cannot be reached"), std::string::npos)
+        << host << ": refused, not tried: " << message;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << host;
+  }
+}
+
+TEST(Fetch, ALocalFolderIsNotARegularFile) {
+  TempDir dir;
+  fs::create_directories(dir / "clips.zip");
+  const auto message = message_of<core::DownloadFailed>(
+      [&] { fetch((dir / "clips.zip").string(), dir / "unused.zip", FetchOptions{}); });
+  EXPECT_NE(message.find("is not a regular file"), std::string::npos) << message;
 }
 
 TEST(Fetch, ChecksTheResolvedAddressNotTheHostName) {
@@ -271,7 +351,8 @@ TEST(Fetch, UsesALocalPathInPlace) {
 TEST(Fetch, DecodesAFileUrl) {
   TempDir dir;
   write_file(dir / "my clips.zip", "PK");
-  const auto fetched = fetch("file://" + (dir / "my%20clips.zip").string(), dir / "unused.zip", FetchOptions{});
+  const auto fetched =
+      fetch("file://" + (dir / "my%20clips.zip").string(), dir / "unused.zip", FetchOptions{});
   EXPECT_EQ(fetched.path, dir / "my clips.zip");
 }
 
@@ -317,20 +398,30 @@ TEST_P(NetworkAddressScope, Classifies) {
   ASSERT_TRUE(scope.has_value()) << GetParam().address;
   EXPECT_EQ(to_string(*scope), to_string(GetParam().scope)) << GetParam().address;
 }
-INSTANTIATE_TEST_SUITE_P(
-    Table, NetworkAddressScope,
-    ::testing::Values(AddressCase{"8.8.8.8", AddressScope::global}, AddressCase{"127.0.0.1", AddressScope::loopback},
-                      AddressCase{"127.255.1.2", AddressScope::loopback}, AddressCase{"10.1.2.3", AddressScope::private_use},
-                      AddressCase{"172.16.0.1", AddressScope::private_use}, AddressCase{"172.31.255.255", AddressScope::private_use},
-                      AddressCase{"172.32.0.1", AddressScope::global}, AddressCase{"192.168.1.1", AddressScope::private_use},
-                      AddressCase{"100.64.0.1", AddressScope::private_use}, AddressCase{"169.254.169.254", AddressScope::link_local},
-                      AddressCase{"0.0.0.0", AddressScope::unspecified}, AddressCase{"224.0.0.1", AddressScope::multicast},
-                      AddressCase{"255.255.255.255", AddressScope::multicast}, AddressCase{"240.0.0.1", AddressScope::reserved},
-                      AddressCase{"::1", AddressScope::loopback}, AddressCase{"::", AddressScope::unspecified},
-                      AddressCase{"fe80::1", AddressScope::link_local}, AddressCase{"fd00::1", AddressScope::private_use},
-                      AddressCase{"::ffff:127.0.0.1", AddressScope::loopback}, AddressCase{"::ffff:10.0.0.1", AddressScope::private_use},
-                      AddressCase{"64:ff9b::a9fe:a9fe", AddressScope::link_local}, AddressCase{"2606:4700::1111", AddressScope::global},
-                      AddressCase{"ff02::1", AddressScope::multicast}));
+INSTANTIATE_TEST_SUITE_P(Table, NetworkAddressScope,
+                         ::testing::Values(AddressCase{"8.8.8.8", AddressScope::global},
+                                           AddressCase{"127.0.0.1", AddressScope::loopback},
+                                           AddressCase{"127.255.1.2", AddressScope::loopback},
+                                           AddressCase{"10.1.2.3", AddressScope::private_use},
+                                           AddressCase{"172.16.0.1", AddressScope::private_use},
+                                           AddressCase{"172.31.255.255", AddressScope::private_use},
+                                           AddressCase{"172.32.0.1", AddressScope::global},
+                                           AddressCase{"192.168.1.1", AddressScope::private_use},
+                                           AddressCase{"100.64.0.1", AddressScope::private_use},
+                                           AddressCase{"169.254.169.254", AddressScope::link_local},
+                                           AddressCase{"0.0.0.0", AddressScope::unspecified},
+                                           AddressCase{"224.0.0.1", AddressScope::multicast},
+                                           AddressCase{"255.255.255.255", AddressScope::multicast},
+                                           AddressCase{"240.0.0.1", AddressScope::reserved},
+                                           AddressCase{"::1", AddressScope::loopback},
+                                           AddressCase{"::", AddressScope::unspecified},
+                                           AddressCase{"fe80::1", AddressScope::link_local},
+                                           AddressCase{"fd00::1", AddressScope::private_use},
+                                           AddressCase{"::ffff:127.0.0.1", AddressScope::loopback},
+                                           AddressCase{"::ffff:10.0.0.1", AddressScope::private_use},
+                                           AddressCase{"64:ff9b::a9fe:a9fe", AddressScope::link_local},
+                                           AddressCase{"2606:4700::1111", AddressScope::global},
+                                           AddressCase{"ff02::1", AddressScope::multicast}));
 
 TEST(NetworkAddressScope, RejectsTextThatIsNotAnAddress) {
   EXPECT_FALSE(classify_address("example.com").has_value());

@@ -11,7 +11,8 @@ namespace {
 TEST(ResourceLocation, ClassifiesHttpHttpsFileUrlsAndPlainPaths) {
   const auto any = LocalFilePolicy::allow_any();
   EXPECT_EQ(check_location("https://example.com/a.zip", "f", any).location->kind, LocationKind::https);
-  EXPECT_EQ(check_location("HTTP://user@example.com:8080/a.zip?x=1", "f", any).location->kind, LocationKind::http);
+  EXPECT_EQ(check_location("HTTP://user@example.com:8080/a.zip?x=1", "f", any).location->kind,
+            LocationKind::http);
   EXPECT_EQ(check_location("http://[::1]:80/a.zip", "f", any).location->kind, LocationKind::http);
   const auto file = check_location("file:///data/my%20clips.zip", "f", any);
   ASSERT_TRUE(file.location);
@@ -39,14 +40,15 @@ TEST(ResourceLocation, RefusesWhatCannotBeFetchedAndSaysWhatToWrite) {
   struct Case {
     std::string text, type, msg_part;
   };
-  for (const auto& c : {Case{"ftp://h/a.zip", "url_scheme", "ftp://"}, Case{"s3://bucket/a.zip", "url_scheme", "s3://"},
-                        Case{"http://", "url_parsing", "no host"}, Case{"https://:443/a", "url_parsing", "no host"},
-                        Case{"https:example.com", "url_parsing", "https://host/path"},
-                        Case{"file://server/share/a.zip", "url_parsing", "file:///absolute/path"},
-                        Case{"file:///data/bad%zz.zip", "url_parsing", "%XX"},
-                        Case{"file:/data/a.zip", "url_parsing", "file:///absolute/path"},
-                        Case{"", "value_error", "empty"},
-                        Case{" https://x.io/a.zip", "value_error", "white space"}}) {
+  for (const auto& c :
+       {Case{"ftp://h/a.zip", "url_scheme", "ftp://"}, Case{"s3://bucket/a.zip", "url_scheme", "s3://"},
+        Case{"http://", "url_parsing", "no host"}, Case{"https://:443/a", "url_parsing", "no host"},
+        Case{"https:example.com", "url_parsing", "https://host/path"},
+        Case{"file://server/share/a.zip", "url_parsing", "file:///absolute/path"},
+        Case{"file:///data/bad%zz.zip", "url_parsing", "%XX"},
+        Case{"file:/data/a.zip", "url_parsing", "file:///absolute/path"},
+        Case{"file:///", "url_parsing", "names no file"}, Case{"", "value_error", "empty"},
+        Case{" https://x.io/a.zip", "value_error", "white space"}}) {
     const auto check = check_location(c.text, "training_data_url", any);
     EXPECT_FALSE(check.location) << c.text;
     EXPECT_EQ(check.type, c.type) << c.text;
@@ -72,6 +74,16 @@ TEST(ResourceLocation, ServerPolicyAllowsOnlyFilesUnderTheOperatorsDirectory) {
   EXPECT_NE(outside.msg.find("only under"), std::string::npos) << outside.msg;
   EXPECT_FALSE(check_location("/tmp/a.zip", "f", LocalFilePolicy::refuse_all()).location);
   EXPECT_TRUE(check_location("https://x.io/a.zip", "f", LocalFilePolicy::refuse_all()).location);
+}
+
+TEST(ResourceLocation, ALocalPathThatCannotBeResolvedIsRefusedSayingWhy) {
+  testing::TempDir root;
+  std::filesystem::create_symlink("loop", root / "loop");  // resolving it never ends
+  const auto check = check_location((root / "loop" / "a.zip").string(), "training_data_url",
+                                    LocalFilePolicy::allow_under(root.path()));
+  EXPECT_FALSE(check.location);
+  EXPECT_NE(check.msg.find("cannot resolve the local path"), std::string::npos) << check.msg;
+  EXPECT_NE(check.msg.find("symbolic links"), std::string::npos) << check.msg;
 }
 
 }  // namespace

@@ -594,6 +594,12 @@ INSTANTIATE_TEST_SUITE_P(
                     Modes::strict_only},
         RefusedCase{"BodyIsAnArray", "![]", body({}), "model_attributes_type", {"JSON object"}},
         RefusedCase{"BodyIsNotJson", "!{\"rank\": }", body({"10"}), "json_invalid", {"not valid JSON"}},
+        // bytes that are not UTF-8 inside a string (Latin-1 "café")
+        RefusedCase{"BodyIsNotUtf8",
+                    "!{\"trigger_phrase\": \"caf\xe9\"}",
+                    body({"25"}),
+                    "json_invalid",
+                    {"not valid JSON"}},
         // a number beyond a double: nlohmann's out_of_range, which once escaped as a crash
         // (request_json_fuzz)
         RefusedCase{"NumberBeyondADouble",
