@@ -256,6 +256,39 @@ TEST(SafetensorsSet, RefusesAnIndexNamingATensorItsShardLacks) {
   }
 }
 
+TEST(SafetensorsSet, RefusesADirectoryItCannotReadAsOneModelNamingWhy) {
+  const auto message_of = [](const fs::path& directory) {
+    try {
+      SafetensorsSet::open(directory);
+    } catch (const InvalidInput& error) {
+      return std::string(error.what());
+    }
+    return std::string("no exception");
+  };
+  TempDir dir;
+  const auto a = pattern_bytes(8, 1);
+  // No index and not exactly one .safetensors file: none, then two.
+  fs::create_directories(dir / "empty");
+  EXPECT_NE(message_of(dir / "empty").find("exactly one .safetensors file, found 0"), std::string::npos);
+  write_safetensors(dir / "a.safetensors", {{"w", Dtype::f32, {2}, a}});
+  write_safetensors(dir / "b.safetensors", {{"v", Dtype::f32, {2}, a}});
+  EXPECT_NE(message_of(dir.path()).find("found 2"), std::string::npos) << message_of(dir.path());
+  // An index that is not JSON, has no weight_map, or names a shard outside the directory.
+  const struct {
+    std::string index, expected;
+  } cases[] = {{"{\"weight_map\": ", "not valid JSON"},
+               {R"({"metadata": {}})", "has no \"weight_map\" object"},
+               {R"({"weight_map": {"w": "../a.safetensors"}})", "is not a file in the directory"},
+               {R"({"weight_map": {"w": ".."}})", "is not a file in the directory"},
+               {R"({"weight_map": {"w": 7}})", "is not a file name"}};
+  for (const auto& [index, expected] : cases) {
+    std::ofstream(dir / "model.safetensors.index.json") << index;
+    const auto message = message_of(dir.path());
+    EXPECT_NE(message.find(expected), std::string::npos) << index << ": " << message;
+    EXPECT_NE(message.find("model.safetensors.index.json"), std::string::npos) << message;
+  }
+}
+
 TEST(FloatFormats, DecodesEveryF8E4M3Code) {
   EXPECT_EQ(f8_e4m3_to_float(0x00), 0.0f);
   EXPECT_EQ(f8_e4m3_to_float(0x38), 1.0f);          // e=7, m=0

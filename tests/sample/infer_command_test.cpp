@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -159,6 +160,60 @@ TEST(InferCommand, TinyModelWritesTheRequestedClipAndMirrorsTheLorasReferenceSca
   ASSERT_EQ(override_run.exit_code, 0) << log_override;
   EXPECT_NE(log_override.find("differs from the LoRA"), std::string::npos) << log_override;
   EXPECT_NE(log_override.find("9 frames of 128x64"), std::string::npos) << log_override;
+}
+
+TEST(InferCommand, OptionsThatCannotWorkAreRefusedNamingTheOption) {
+  const auto binary = testing::avtrain_binary();
+  if (!fs::exists(binary)) GTEST_SKIP() << binary << " was not built (AVTRAIN_WITH_SERVICE off)";
+  const testing::TempDir dir("avtrain-infer-options");
+  write_y4m(dir / "reference.y4m", 64, 64, 12, 24);
+  core::write_tensors(
+      dir / "lora.safetensors",
+      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::zeros({2, 32})},
+       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::zeros({32, 2})}},
+      {{"reference_downscale_factor", "2"}});
+  const std::vector<std::string> base = {"infer",
+                                         "--model",
+                                         "tiny",
+                                         "--text-encoder",
+                                         "tiny",
+                                         "--lora",
+                                         (dir / "lora.safetensors").string(),
+                                         "--reference-video",
+                                         (dir / "reference.y4m").string(),
+                                         "--prompt",
+                                         "p",
+                                         "--device",
+                                         "cpu",
+                                         "--out",
+                                         (dir / "out.mp4").string()};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--resolution", "huge"}, "--resolution huge: use low, medium, high or WxH"},
+      {{"--resolution", "low", "--aspect-ratio", "4:3"}, "--aspect-ratio 4:3: use 16:9, 1:1 or 9:16"},
+      {{"--frames", "5"}, "--frames 5: at least 9"},
+      {{"--fps", "0"}, "--fps 0: must be positive"},
+      {{"--steps", "1"}, "--steps 1: at least 2"},
+      {{"--resolution", "100x64"}, "must be multiples of 32"},
+      {{"--dtype", "fp16"}, "--dtype fp16: use auto, bfloat16 or float32"},
+      {{"--reference-downscale-factor", "9"}, "--reference-downscale-factor 9: use 1..8"},
+      // The LoRA's d = 2 does not divide 96x64 into multiples of 32; S = 3 does not divide 9 - 1 frames.
+      {{"--resolution", "96x64"}, "reference downscale factor 2 does not fit 96x64"},
+      {{"--resolution", "128x64", "--reference-temporal-scale-factor", "3"},
+       "reference temporal scale factor 3 does not fit 9 frames"},
+  };
+  for (const auto& [extra, expected] : cases) {
+    std::vector<std::string> arguments = base;
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    // 9 frames at 64x64 where the case does not say otherwise.
+    for (const auto& [option, value] : {std::pair{"--frames", "9"}, {"--resolution", "64x64"}}) {
+      if (std::find(extra.begin(), extra.end(), option) == extra.end())
+        arguments.insert(arguments.end(), {option, value});
+    }
+    const auto run = run_avtrain(dir, "refused", arguments);
+    EXPECT_EQ(run.exit_code, 2) << expected << "\n" << run.err;
+    EXPECT_NE(run.err.find(expected), std::string::npos) << expected << "\n" << run.err;
+    EXPECT_FALSE(fs::exists(dir / "out.mp4")) << expected;
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/tensor_io.h"
 #include "models/layers/linear.h"
 #include "testing/temp_dir.h"
 
@@ -37,7 +38,8 @@ struct Block : torch::nn::Module {
 struct Toy : torch::nn::Module {
   explicit Toy(const WeightSource& w, int64_t dim = 6) {
     auto list = torch::nn::ModuleList();
-    for (int i = 0; i < 2; ++i) list->push_back(std::make_shared<Block>(w.at("transformer_blocks").at(std::to_string(i)), dim));
+    for (int i = 0; i < 2; ++i)
+      list->push_back(std::make_shared<Block>(w.at("transformer_blocks").at(std::to_string(i)), dim));
     blocks = register_module("transformer_blocks", list);
     proj_out = register_module("proj_out", Linear(w.at("proj_out"), dim, 3));
   }
@@ -75,11 +77,12 @@ TEST(Lora, InjectsIntoEveryTargetedLinearOnlyAndStartsAsTheIdentity) {
   const auto x = torch::randn({4, 6});
   const auto before = model.forward(x);
   const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 2, .targets = {"to_q", "to_out.0"}});
-  EXPECT_EQ(paths(set), (std::vector<std::string>{
-                            "transformer_blocks.0.attn1.to_q", "transformer_blocks.0.attn1.to_out.0",
-                            "transformer_blocks.0.audio_attn1.to_q", "transformer_blocks.0.audio_attn1.to_out.0",
-                            "transformer_blocks.1.attn1.to_q", "transformer_blocks.1.attn1.to_out.0",
-                            "transformer_blocks.1.audio_attn1.to_q", "transformer_blocks.1.audio_attn1.to_out.0"}));
+  EXPECT_EQ(paths(set),
+            (std::vector<std::string>{
+                "transformer_blocks.0.attn1.to_q", "transformer_blocks.0.attn1.to_out.0",
+                "transformer_blocks.0.audio_attn1.to_q", "transformer_blocks.0.audio_attn1.to_out.0",
+                "transformer_blocks.1.attn1.to_q", "transformer_blocks.1.attn1.to_out.0",
+                "transformer_blocks.1.audio_attn1.to_q", "transformer_blocks.1.audio_attn1.to_out.0"}));
   EXPECT_TRUE(torch::equal(model.forward(x), before));  // B = 0
   for (const auto& adapter : set.adapters()) {
     EXPECT_EQ(adapter.linear->lora_A.scalar_type(), torch::kFloat32);
@@ -117,7 +120,8 @@ TEST(Lora, AdapterRunsInTheActivationDtypeAsUnderAutocast) {
   const auto bf16 = [](const torch::Tensor& t) { return t.detach().to(torch::kBFloat16); };
   const auto autocast = torch::linear(x, bf16(linear->weight), bf16(linear->bias)) +
                         torch::linear(torch::linear(x, bf16(linear->lora_A)), bf16(linear->lora_B)) * 0.5;
-  const auto difference = (y.detach().to(torch::kFloat32) - autocast.to(torch::kFloat32)).abs().max().item<double>();
+  const auto difference =
+      (y.detach().to(torch::kFloat32) - autocast.to(torch::kFloat32)).abs().max().item<double>();
   EXPECT_LE(difference, autocast.abs().max().item<double>() / 128);
   y.to(torch::kFloat32).square().sum().backward();
   ASSERT_TRUE(linear->lora_A.grad().defined());
@@ -158,7 +162,8 @@ TEST(Lora, TheAdaptedLinearsBackwardGivesTheFormulasGradients) {
     const auto x0 = torch::randn({2, 5, 64}).to(dtype), grad = torch::randn({2, 5, 48}).to(dtype);
     linear->lora_scale = 0.5;
     const auto gradients = [&](bool fused) {
-      const auto x = x0.clone().requires_grad_(), a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+      const auto x = x0.clone().requires_grad_(), a = a0.clone().requires_grad_(),
+                 b = b0.clone().requires_grad_();
       torch::Tensor y;
       if (fused) {
         linear->lora_A = a;
@@ -177,7 +182,8 @@ TEST(Lora, TheAdaptedLinearsBackwardGivesTheFormulasGradients) {
       ASSERT_TRUE(got[i].defined()) << i;
       EXPECT_EQ(got[i].scalar_type(), want[i].scalar_type()) << i;
       const double scale = want[i].abs().max().item<double>();
-      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), tolerance * scale) << "gradient " << i << ", " << dtype;
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), tolerance * scale)
+          << "gradient " << i << ", " << dtype;
     }
   }
 }
@@ -225,12 +231,46 @@ TEST(Lora, LoadRestoresTheAdaptersAndRefusesAnotherRank) {
   auto again = LoraSet::inject(restored, {.rank = 2, .alpha = 4, .targets = {"to_q"}, .seed = 99});
   again.load(dir / "lora.safetensors");
   for (size_t i = 0; i < set.adapters().size(); ++i) {
-    EXPECT_TRUE(torch::allclose(again.adapters()[i].linear->lora_B, set.adapters()[i].linear->lora_B, 1e-6, 1e-7));
+    EXPECT_TRUE(
+        torch::allclose(again.adapters()[i].linear->lora_B, set.adapters()[i].linear->lora_B, 1e-6, 1e-7));
     EXPECT_TRUE(torch::equal(again.adapters()[i].linear->lora_A, set.adapters()[i].linear->lora_A));
   }
   Toy wrong(WeightSource::random(4));
   auto rank4 = LoraSet::inject(wrong, {.rank = 4, .alpha = 4, .targets = {"to_q"}});
   EXPECT_THROW(rank4.load(dir / "lora.safetensors"), core::InvalidInput);
+}
+
+TEST(Lora, FusingAFileForAnotherModelIsRefusedNamingTheKeyOrTheShapes) {
+  testing::TempDir dir;
+  Toy model(WeightSource::random(4));
+  const auto set = LoraSet::inject(model, {.rank = 2, .alpha = 4, .targets = {"to_q"}});
+  set.save(dir / "lora.safetensors", {}, torch::kFloat32);
+  std::string a_name, b_name;
+  const auto saved = core::SafetensorsFile::open(dir / "lora.safetensors");
+  for (const auto& entry : saved.entries()) {
+    if (entry.name.find("lora_A") != std::string::npos && a_name.empty()) a_name = entry.name;
+    if (entry.name.find("lora_B") != std::string::npos && b_name.empty()) b_name = entry.name;
+  }
+  ASSERT_FALSE(a_name.empty() || b_name.empty());
+  const auto message_of = [&](const core::NamedTensors& tensors) {
+    core::write_tensors(dir / "other.safetensors", tensors);
+    Toy base(WeightSource::random(4));
+    try {
+      fuse_lora_file(base, dir / "other.safetensors", 1.0);
+    } catch (const core::InvalidInput& error) {
+      return std::string(error.what());
+    }
+    return std::string("no exception");
+  };
+  // Keys of a layer this model does not have.
+  const auto renamed = [](std::string name) { return name.replace(name.find("to_q"), 4, "to_nowhere"); };
+  const auto unknown =
+      message_of({{renamed(a_name), torch::zeros({2, 6})}, {renamed(b_name), torch::zeros({6, 2})}});
+  EXPECT_NE(unknown.find("name no Linear layer of this model"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("is the LoRA for another model?"), std::string::npos) << unknown;
+  // The right layer, shapes of another model.
+  const auto misfit = message_of({{a_name, torch::zeros({2, 9})}, {b_name, torch::zeros({6, 2})}});
+  EXPECT_NE(misfit.find("do not fit the layer's weight"), std::string::npos) << misfit;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/tensor_io.h"
 #include "models/text/tiny_text.h"
 #include "models/text/token_batch.h"
 #include "models/text/tokenizer.h"
@@ -180,6 +181,36 @@ TEST(GemmaTextEncoder, LoadingADirectoryWithMissingTensorsListsThem) {
     EXPECT_NE(std::string(e.what()).find("language_model.model.layers.3.self_attn.q_proj.weight"),
               std::string::npos)
         << e.what();
+  }
+}
+
+TEST(GemmaConfig, AConfigFileThatCannotBeOpenedOrIsNotJsonIsNamed) {
+  testing::TempDir dir;
+  const auto message_of = [](const std::string& path) {
+    try {
+      GemmaConfig::from_file(path);
+    } catch (const core::InvalidInput& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const std::string missing = message_of((dir / "config.json").string());
+  EXPECT_NE(missing.find("config.json: cannot open"), std::string::npos) << missing;
+  std::ofstream(dir / "config.json") << "{\"model_type\": ";
+  const std::string broken = message_of((dir / "config.json").string());
+  EXPECT_NE(broken.find("config.json: not valid JSON"), std::string::npos) << broken;
+}
+
+TEST(GemmaTextEncoder, WeightsWithoutAGemmaTextTowerAreRefusedSayingWhatToPointAt) {
+  testing::TempDir dir;
+  write_tiny_gemma_directory(dir.path(), 1);
+  core::write_tensors(dir / "model.safetensors", {{"vision_tower.patch_embed.weight", torch::zeros({2, 2})}});
+  try {
+    load_gemma_text_encoder(dir.path(), torch::kFloat32);
+    FAIL() << "no exception";
+  } catch (const core::InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("no Gemma 3 text tower found"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("google/gemma-3-12b-it"), std::string::npos) << e.what();
   }
 }
 

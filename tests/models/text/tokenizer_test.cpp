@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -201,6 +202,71 @@ TEST(Tokenizer, RefusesTokenIdsThatAreNotSmallWholeNumbersNamingTheField) {
   EXPECT_NE(refusal(added).find("the id of added token '<eos>'"), std::string::npos) << refusal(added);
   // The largest id allowed still loads.
   EXPECT_EQ(refusal(with_vocab({{"<pad>", 0}, {"a", (int64_t{1} << 31) - 1}})), "no exception");
+}
+
+// A tokenizer.json that is missing, not JSON, inconsistent, or of a layout avtrain does not read is
+// refused naming the file and what to do; each case changes one thing of a minimal Gemma-style file.
+TEST(Tokenizer, RefusesFilesItCannotUseNamingTheFileAndTheCause) {
+  const json minimal = {{"added_tokens", {{{"id", 0}, {"content", "<pad>"}, {"special", true}}}},
+                        {"model",
+                         {{"type", "BPE"},
+                          {"vocab", {{"<pad>", 0}, {"<eos>", 1}, {"a", 2}, {"b", 3}, {"ab", 4}}},
+                          {"merges", json::array({json::array({"a", "b"})})}}}};
+  ASSERT_NO_THROW(Tokenizer::from_json_text(minimal.dump(), "t.json"));
+  const auto refusal = [](const std::string& text) {
+    try {
+      Tokenizer::from_json_text(text, "t.json");
+    } catch (const core::InvalidInput& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const auto changed = [&](const std::function<void(json&)>& change) {
+    json config = minimal;
+    change(config);
+    return refusal(config.dump());
+  };
+  EXPECT_NE(refusal("{\"model\": ").find("t.json: not valid JSON"), std::string::npos)
+      << refusal("{\"model\": ");
+  EXPECT_NE(changed([](json& c) {
+              c["model"]["merges"] = json::array({json::array({"a", "z"})});
+            }).find("model.merges[0] ('a' + 'z') uses a piece missing from model.vocab"),
+            std::string::npos);
+  EXPECT_NE(changed([](json& c) {
+              c["model"]["vocab"].erase("<pad>");
+              c["model"]["vocab"].erase("<eos>");
+              c["model"]["vocab"]["c"] = 0;
+              c["added_tokens"] = json::array();
+            }).find("neither a <pad> nor an <eos> token"),
+            std::string::npos);
+  EXPECT_NE(changed([](json& c) {
+              c["added_tokens"][0]["lstrip"] = true;
+            }).find("added token '<pad>' lstrip is true"),
+            std::string::npos)
+      << changed([](json& c) { c["added_tokens"][0]["lstrip"] = true; });
+  EXPECT_NE(changed([](json& c) {
+              c["post_processor"] = {{"type", "BertProcessing"}};
+            }).find("post_processor type is 'BertProcessing'"),
+            std::string::npos);
+  EXPECT_NE(changed([](json& c) { c["model"] = "BPE"; }).find("unexpected tokenizer.json layout"),
+            std::string::npos)
+      << changed([](json& c) { c["model"] = "BPE"; });
+  // A character outside the vocabulary with neither an unk token nor byte fallback cannot be encoded.
+  const auto tokenizer = Tokenizer::from_json_text(minimal.dump(), "t.json");
+  try {
+    tokenizer.encode("z");
+    ADD_FAILURE() << "no exception";
+  } catch (const core::InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("the character 'z' is not in the vocabulary"), std::string::npos)
+        << e.what();
+  }
+  // A missing file is named.
+  try {
+    Tokenizer::from_file("/nonexistent/gemma/tokenizer.json");
+    ADD_FAILURE() << "no exception";
+  } catch (const core::InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open the tokenizer file"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TinyTokenizer, HasGemmaLayoutSpecialIdsAndMergesThatShortenText) {
