@@ -259,6 +259,60 @@ TEST_F(TrainCli, AnUnknownAttentionKernelInTheEnvironmentExitsTwoNamingTheVariab
   EXPECT_FALSE(fs::exists(dir_ / "job")) << "nothing starts before the environment is understood";
 }
 
+// Command-line input that cannot work exits 2 with a message naming the option or file and what to
+// give instead, before any job runs (or, for the demo overrides, as the job's recorded failure).
+TEST_F(TrainCli, CommandLineInputThatCannotWorkExitsTwoNamingWhatToChange) {
+  const fs::path request = dir_ / "request.json";
+  std::ofstream(request) << json{{"training_data_url", (dir_ / "absent.zip").string()}}.dump();
+  std::ofstream(dir_ / "a-file") << "x";
+  const std::string missing = (dir_ / "missing.json").string();
+  const auto train_with = [&](std::vector<std::string> extra, const std::string& out) {
+    std::vector<std::string> arguments = {
+        "train", request.string(), "--out", (dir_ / out).string(), "--model", "tiny", "--text-encoder",
+        "tiny",  "--device",       "cpu"};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    return arguments;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"train", missing, "--out", (dir_ / "job").string(), "--model", "tiny", "--text-encoder", "tiny"},
+       "missing.json cannot be read: give the path of a request JSON file"},
+      {{"validate", missing}, "File does not exist"},
+      {{"dataset", "check", (dir_ / "absent.zip").string(), "--request", missing},
+       "missing.json cannot be read: give the path of a request JSON file"},
+      {{"dataset", "check", (dir_ / "absent.zip").string(), "--debug-zip", (dir_ / "debug.zip").string()},
+       "--debug-zip needs --prepare DIR"},
+      {{"serve", "--listen", "nonsense", "--data", (dir_ / "data").string(), "--model", "tiny",
+        "--text-encoder", "tiny"},
+       "--listen nonsense: expected HOST:PORT, e.g. 127.0.0.1:8080"},
+      {train_with({"--demo-size", "32by32"}, "job-size"),
+       "--demo-size 32by32: expected WIDTHxHEIGHT, e.g. 64x64"},
+      {train_with({"--demo-size", "33x32"}, "job-grid"),
+       "training size override 33x32: use positive multiples of 32"},
+      {train_with({"--demo-frames", "10"}, "job-frames"),
+       "frame count override 10: use 8k+1 (9, 17, 25, ...)"},
+      {{"webhook-keys", "list", "--data", (dir_ / "a-file").string()},
+       "is not a folder: give the data folder"},
+      {{"demo-dataset", "--out", (dir_ / "demo").string(), "--size", "33"},
+       "--size 33: H.264 needs an even size; use 32 or 34"},
+      {{"demo-dataset", "--out", (dir_ / "a-file" / "sub").string()},
+       "choose an --out folder you can write to"},
+      {{"media", "fit", (dir_ / "absent.mp4").string(), "--resolution", "huge", "--out",
+        (dir_ / "f.mp4").string()},
+       "--resolution huge --aspect-ratio 1:1 is not a bucket: use low, medium or high with 16:9, 1:1 or "
+       "9:16"},
+      {{"media", "fit", (dir_ / "absent.mp4").string(), "--fps", "0", "--out", (dir_ / "f.mp4").string()},
+       "--frames and --fps must be positive"},
+  };
+  int index = 0;
+  for (const auto& [arguments, expected] : cases) {
+    auto run = start("refused-" + std::to_string(index++), arguments);
+    EXPECT_EQ(run.exit_code(), 2) << expected << "\n" << run.err();
+    EXPECT_NE(run.err().find(expected), std::string::npos) << expected << "\n" << run.err();
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "demo" / "pairs.zip"));
+  EXPECT_FALSE(fs::exists(dir_ / "f.mp4"));
+}
+
 TEST_F(TrainCli, ABadArchiveExitsTwoWithThe422BodyNamingThePairAndBillingZero) {
   const std::string bytes = small_clip_bytes();
   dataset::testing::ZipBuilder()
