@@ -472,6 +472,14 @@ TEST_F(TrainCli, AJobFolderHasOneOwnerAndForeignOrDamagedFoldersAreRefused) {
   EXPECT_NE(damaged.exit_code(), 0) << damaged.err();
   EXPECT_NE((damaged.out() + damaged.err()).find((dir_ / "job" / "job.json").string()), std::string::npos)
       << damaged.out() << damaged.err();
+
+  // JSON, but not a job's state.
+  std::ofstream(dir_ / "job" / "job.json") << R"({"finished": "all of it"})";
+  auto foreign_state = start("foreign-state", train_arguments(request_file, "2"));
+  EXPECT_EQ(foreign_state.exit_code(), 2) << foreign_state.err();
+  EXPECT_NE((foreign_state.out() + foreign_state.err()).find("is not the state of an avtrain job"),
+            std::string::npos)
+      << foreign_state.out() << foreign_state.err();
 }
 
 // Issue 25: a job whose archive, pair tensors and checkpoints cannot fit fails at once, billed 0, naming

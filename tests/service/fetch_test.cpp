@@ -72,6 +72,16 @@ class LoopbackServer {
       res.set_redirect("ftp://127.0.0.1/a.zip");
     });
     server_.Get("/private.zip", [](const httplib::Request&, httplib::Response& res) { res.status = 401; });
+    // Announces 10,000 bytes, sends 100 and drops the connection.
+    server_.Get("/broken.zip", [this](const httplib::Request&, httplib::Response& res) {
+      ++broken_hits_;
+      res.set_content_provider(10000, "application/zip", [](size_t offset, size_t, httplib::DataSink& sink) {
+        if (offset > 0) return false;
+        const std::string part(100, 'z');
+        sink.write(part.data(), part.size());
+        return true;
+      });
+    });
     server_.Get("/forbidden.zip", [](const httplib::Request&, httplib::Response& res) { res.status = 403; });
     server_.Get("/slow.zip", [this](const httplib::Request&, httplib::Response& res) {
       ++slow_hits_;
@@ -93,13 +103,14 @@ class LoopbackServer {
   int flaky_hits() const { return flaky_hits_; }
   int down_hits() const { return down_hits_; }
   int slow_hits() const { return slow_hits_; }
+  int broken_hits() const { return broken_hits_; }
 
  private:
   httplib::Server server_;
   std::thread thread_;
   int port_ = 0;
   std::string archive_ = std::string("PK\x03\x04", 4) + std::string(10000, 'a');
-  std::atomic<int> flaky_hits_{0}, down_hits_{0}, slow_hits_{0};
+  std::atomic<int> flaky_hits_{0}, down_hits_{0}, slow_hits_{0}, broken_hits_{0};
 };
 
 // The loopback server is a private destination: these tests allow it, as the CLI does.
@@ -252,6 +263,18 @@ TEST(Fetch, UnauthorizedOrForbiddenAsksForAPublicOrSignedUrlWithoutRetrying) {
     EXPECT_NE(message.find("the URL needs to be public or signed"), std::string::npos) << message;
     EXPECT_EQ(message.find("attempts"), std::string::npos) << "not retried: " << message;
   }
+}
+
+TEST(Fetch, AConnectionThatBreaksPartWayIsRetriedThenReported) {
+  LoopbackServer server;
+  TempDir dir;
+  const auto message = message_of<core::DownloadFailed>(
+      [&] { fetch(server.url("/broken.zip"), dir / "data.zip", loopback_options()); });
+  EXPECT_NE(message.find("the connection broke"), std::string::npos) << message;
+  EXPECT_NE(message.find("after 4 attempts"), std::string::npos) << message;
+  EXPECT_EQ(server.broken_hits(), 4);
+  EXPECT_FALSE(fs::exists(dir / "data.zip"));
+  EXPECT_FALSE(fs::exists(dir / "data.zip.part"));
 }
 
 TEST(Fetch, ARedirectToAnotherSchemeIsRefusedByName) {

@@ -210,6 +210,18 @@ TEST(Webhook, RefusesLoopbackDestinationsUnlessAllowed) {
   EXPECT_TRUE(receiver.requests().empty());
 }
 
+TEST(Webhook, RefusesPrivateLinkLocalAndMappedDestinationsBeforeConnecting) {
+  auto options = loopback_options();
+  options.allow_private_destinations = false;
+  for (const std::string host : {"10.1.2.3", "172.16.0.1", "169.254.169.254", "[fd00::1]",
+                                 "[::ffff:192.168.1.1]", "224.0.0.1", "0.0.0.0"}) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(deliver_webhook("http://" + host + "/hook", kBody, options), WebhookResult::rejected) << host;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2))
+        << host << ": refused, not tried";
+  }
+}
+
 TEST(Webhook, RefusesUrlsThatAreNotHttpWithoutSending) {
   EXPECT_EQ(deliver_webhook("file:///etc/passwd", kBody, loopback_options()), WebhookResult::rejected);
   EXPECT_EQ(deliver_webhook("not a url", kBody, loopback_options()), WebhookResult::rejected);

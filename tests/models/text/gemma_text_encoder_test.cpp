@@ -201,6 +201,23 @@ TEST(GemmaConfig, AConfigFileThatCannotBeOpenedOrIsNotJsonIsNamed) {
   EXPECT_NE(broken.find("config.json: not valid JSON"), std::string::npos) << broken;
 }
 
+TEST(GemmaTextEncoder, TokenIdsOutsideTheVocabularyNameATokenizerOfAnotherModel) {
+  testing::TempDir dir;
+  write_tiny_gemma_directory(dir.path(), 1);
+  auto gemma = load_gemma_text_encoder(dir.path(), torch::kFloat32);
+  const auto ids = torch::tensor({{2, 5, 100000}}, torch::kLong);
+  try {
+    gemma->forward(ids, torch::ones_like(ids));
+    FAIL() << "no exception";
+  } catch (const core::InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 100000 is outside the model's vocabulary"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not belong to this Gemma directory"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(GemmaTextEncoder, WeightsWithoutAGemmaTextTowerAreRefusedSayingWhatToPointAt) {
   testing::TempDir dir;
   write_tiny_gemma_directory(dir.path(), 1);
