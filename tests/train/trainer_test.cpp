@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -226,6 +227,109 @@ TEST(Trainer, ADamagedLatestCheckpointFallsBackToTheOneBefore) {
     const auto resumed = lora_tensors(trainer.lora());
     for (const auto& [name, tensor] : straight) {
       EXPECT_LE((resumed.at(name) - tensor).abs().max().item<double>(), 1e-6) << name;
+    }
+  }
+}
+
+// A training state that reads but does not fit (one from before checkpoints carried checksums, or damage a
+// checksum cannot see) is set aside like a damaged one:
+// a missing tensor or Adam step counts of another optimizer fall back to the checkpoint before; with every
+// checkpoint so, the run stops and says to start over; adapter shapes that differ are refused by name.
+TEST(Trainer, ATrainingStateThatDoesNotFitFallsBackOrIsRefusedByName) {
+  const auto data = pairs(3);
+  // Trains 20 steps, stopped at 15: checkpoints at 5, 10 and 15.
+  const auto interrupted_run = [&](const fs::path& dir) {
+    auto model = tiny::tiny_model();
+    Trainer trainer(model, tiny_options(dir, 20));
+    core::Progress progress("training", false);
+    progress.add_listener([&](const core::ProgressEvent& event) {
+      if (event.scope_fraction >= 0.75) progress.cancel();
+    });
+    EXPECT_THROW(trainer.train(data, progress), core::Cancelled);
+  };
+  // Rewrites a checkpoint's state file through `change` (tensors, metadata): a well-formed file.
+  const auto rewrite = [](const CheckpointInfo& checkpoint,
+                          const std::function<void(core::NamedTensors&, core::Metadata&)>& change) {
+    core::NamedTensors tensors;
+    core::Metadata metadata;
+    {
+      const auto file = core::SafetensorsFile::open(checkpoint.state_file);
+      for (const auto& entry : file.entries())
+        tensors.emplace_back(entry.name, core::read_tensor(file, entry).clone());
+      metadata = file.metadata();
+    }
+    change(tensors, metadata);
+    core::write_tensors(checkpoint.state_file, tensors, metadata);
+    // Without its checksums file (as checkpoints written before checksums) the checkpoint is trusted as it
+    // is, so what does not fit is found only while it is read.
+    fs::remove(checkpoint.dir / "checksums.json");
+  };
+  const auto resume = [&](const fs::path& dir, std::vector<std::string>& warnings) {
+    core::LogCapture capture([&](const core::LogLine& line) {
+      if (line.level == "warning") warnings.push_back(line.message);
+    });
+    auto model = tiny::tiny_model();
+    Trainer trainer(model, tiny_options(dir, 20));
+    core::Progress progress("training", false);
+    return trainer.train(data, progress).first_step;
+  };
+  const auto drop_first_lora_tensor = [](core::NamedTensors& tensors, core::Metadata&) {
+    for (auto it = tensors.begin(); it != tensors.end(); ++it) {
+      if (it->first.rfind("lora.", 0) == 0) {
+        tensors.erase(it);
+        return;
+      }
+    }
+  };
+
+  {  // the latest lacks a tensor; the one before has Adam step counts of another optimizer
+    avtrain::testing::TempDir dir;
+    interrupted_run(dir.path());
+    const CheckpointStore store(dir.path() / "checkpoints");
+    const auto checkpoints = store.list();
+    ASSERT_EQ(checkpoints.size(), 3u);
+    rewrite(checkpoints[2], drop_first_lora_tensor);
+    rewrite(checkpoints[1],
+            [](core::NamedTensors&, core::Metadata& metadata) { metadata["avtrain.adamw_step"] = "[1]"; });
+    std::vector<std::string> warnings;
+    EXPECT_EQ(resume(dir.path(), warnings), 6) << "resumed from step 5";
+    ASSERT_EQ(warnings.size(), 2u);
+    EXPECT_NE(warnings[0].find("checkpoint of step 15 is damaged (training state"), std::string::npos)
+        << warnings[0];
+    EXPECT_NE(warnings[0].find("lacks tensor lora."), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[1].find("checkpoint of step 10 is damaged"), std::string::npos) << warnings[1];
+  }
+  {  // every checkpoint lacks a tensor: found only while reading, so the run stops and says so
+    avtrain::testing::TempDir dir;
+    interrupted_run(dir.path());
+    for (const auto& checkpoint : CheckpointStore(dir.path() / "checkpoints").list())
+      rewrite(checkpoint, drop_first_lora_tensor);
+    std::vector<std::string> warnings;
+    try {
+      resume(dir.path(), warnings);
+      ADD_FAILURE() << "no exception";
+    } catch (const core::InternalError& error) {
+      EXPECT_NE(std::string(error.what()).find("was damaged, one of them found only while it was being read"),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  {  // adapter shapes that differ from this run's
+    avtrain::testing::TempDir dir;
+    interrupted_run(dir.path());
+    const auto latest = *CheckpointStore(dir.path() / "checkpoints").latest();
+    rewrite(latest, [](core::NamedTensors& tensors, core::Metadata&) {
+      for (auto& [name, tensor] : tensors) {
+        if (name.rfind("lora.", 0) == 0) tensor = torch::zeros({tensor.size(0) + 1, tensor.size(1)});
+      }
+    });
+    std::vector<std::string> warnings;
+    try {
+      resume(dir.path(), warnings);
+      ADD_FAILURE() << "no exception";
+    } catch (const core::InvalidInput& error) {
+      EXPECT_NE(std::string(error.what()).find("cannot resume from"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("has shape"), std::string::npos) << error.what();
     }
   }
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "core/tensor_io.h"
@@ -60,6 +62,37 @@ TEST(PromptCache, AnEntryWrittenForAnotherPromptReadsAsAMiss) {
   std::filesystem::copy_file(cache.path("first"), cache.path("second"));  // as a hash collision would
   EXPECT_TRUE(cache.get("first").has_value());
   EXPECT_FALSE(cache.get("second").has_value());
+}
+
+TEST(PromptCache, ADamagedEntryIsAMissToRecomputeNotAnError) {
+  testing::TempDir dir;
+  PromptCache cache(dir / "prompts", "f");
+  cache.put("first", fake_context(1));
+  cache.put("second", fake_context(2));
+  std::ofstream(cache.path("first"), std::ios::binary | std::ios::trunc) << "not safetensors";  // cut short
+  {
+    auto bytes = std::string();  // one bit turned over in the data block: its checksum no longer matches
+    std::ifstream in(cache.path("second"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+    bytes[bytes.size() - 3] = static_cast<char>(bytes[bytes.size() - 3] ^ 0x10);
+    std::ofstream(cache.path("second"), std::ios::binary | std::ios::trunc) << bytes;
+  }
+  EXPECT_FALSE(cache.get("first").has_value());
+  EXPECT_FALSE(cache.get("second").has_value());
+  // get_or_compute computes both again and stores readable entries.
+  int computed = 0;
+  const auto contexts =
+      cache.get_or_compute({"first", "second"}, [&](const std::vector<std::string>& prompts) {
+        computed += static_cast<int>(prompts.size());
+        std::vector<PromptContext> out;
+        for (size_t index = 0; index < prompts.size(); ++index)
+          out.push_back(fake_context(static_cast<int>(index)));
+        return out;
+      });
+  EXPECT_EQ(computed, 2);
+  EXPECT_EQ(contexts.size(), 2u);
+  EXPECT_TRUE(cache.get("first").has_value());
+  EXPECT_TRUE(cache.get("second").has_value());
 }
 
 // A tiny LTX checkpoint holding only the text parts, for a Gemma with `hidden` x `layers`.
