@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <numbers>
 
 #include "core/error.h"
@@ -235,6 +237,18 @@ std::optional<int> read_frame_index(const uint8_t* rgb, int width, int height) {
 
 bool flash_visible(const uint8_t* rgb, int width, int height) {
   return cell_lit(rgb, width, height, 12) && cell_lit(rgb, width, height, 13);
+}
+
+void write_wiped_mp4(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  const size_t type = bytes.find("mdat");
+  if (type == std::string::npos || type < 4) throw core::InternalError(from.string() + " holds no mdat box");
+  size_t box_size = 0;
+  for (size_t at = type - 4; at < type; ++at)
+    box_size = box_size << 8 | static_cast<unsigned char>(bytes[at]);
+  for (size_t at = type + 4; at < type - 4 + box_size && at < bytes.size(); ++at) bytes[at] = '\0';
+  std::ofstream(to, std::ios::binary) << bytes;
 }
 
 }  // namespace avtrain::media

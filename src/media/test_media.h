@@ -59,6 +59,10 @@ void write_test_clip(const std::filesystem::path& path, const TestClipOptions& o
 // is the clip's video duration; `options.audio` is ignored.
 void write_test_audio(const std::filesystem::path& path, const TestClipOptions& options);
 
+// A copy of the mp4 `from` at `to` with every byte of its media data box ("mdat", after its header) set to
+// 0: the index survives, so the copy opens and probes as the original, but nothing in it decodes.
+void write_wiped_mp4(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // The displayed picture of frame `frame_idx`: RGB8 of options.width x options.height.
 using TestFrameDrawer = std::function<std::vector<uint8_t>(int frame_idx)>;
 // write_test_clip with pictures of the caller's (the demo dataset's moving scenes): frame times,

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "dataset/debug_archive.h"
@@ -108,9 +109,9 @@ TEST_F(Preprocess, TensorLayoutMatchesTheFrames) {
   EXPECT_EQ(rgb8[2][1][0][1].item<int>(), 255);
   EXPECT_TRUE(torch::equal(video_tensor(rgb8), video));
   EXPECT_TRUE(torch::equal(video_tensor(video), video));
-  EXPECT_FLOAT_EQ(video[1][0][0][0].item<float>(), 1.0f);    // green of frame 0, pixel 0
-  EXPECT_FLOAT_EQ(video[0][0][0][1].item<float>(), 1.0f);    // red of frame 0, pixel 1
-  EXPECT_FLOAT_EQ(video[2][1][0][1].item<float>(), 1.0f);    // blue of frame 1, pixel 1
+  EXPECT_FLOAT_EQ(video[1][0][0][0].item<float>(), 1.0f);  // green of frame 0, pixel 0
+  EXPECT_FLOAT_EQ(video[0][0][0][1].item<float>(), 1.0f);  // red of frame 0, pixel 1
+  EXPECT_FLOAT_EQ(video[2][1][0][1].item<float>(), 1.0f);  // blue of frame 1, pixel 1
   EXPECT_FLOAT_EQ(video[0][1][0][0].item<float>(), -1.0f);
   media::AudioBuffer audio;
   audio.sample_rate = 8000;
@@ -121,6 +122,26 @@ TEST_F(Preprocess, TensorLayoutMatchesTheFrames) {
   EXPECT_FLOAT_EQ(pcm[1][2].item<float>(), -0.3f);
 }
 
+TEST_F(Preprocess, APairWhoseClipProbesButDoesNotDecodeIsRefusedNamingThePairAndItsFile) {
+  media::write_wiped_mp4(dir_ / "tgt.mp4", dir_ / "wiped.mp4");
+  ZipBuilder()
+      .file("wave_start.mp4", read_bytes(dir_ / "ref.mp4"))
+      .file("wave_end.mp4", read_bytes(dir_ / "wiped.mp4"))
+      .write(dir_ / "wiped.zip");
+  try {
+    prepare_dataset(dir_ / "wiped.zip", dir_ / "work", "wiped.zip", options_);
+    FAIL() << "no refusal";
+  } catch (const core::DatasetRejected& error) {
+    ASSERT_EQ(error.problems().size(), 1u);
+    const auto& problem = error.problems()[0];
+    EXPECT_EQ(problem.loc.back(), "wave_end.mp4");
+    EXPECT_NE(problem.msg.find("wiped.zip: the pair wave cannot be preprocessed"), std::string::npos)
+        << problem.msg;
+    EXPECT_NE(problem.msg.find("wave_end.mp4"), std::string::npos) << problem.msg;
+    EXPECT_EQ(problem.msg.find(dir_.path().string()), std::string::npos) << "no server path: " << problem.msg;
+  }
+}
+
 TEST_F(Preprocess, ManifestRecordsPairsDecisionsAndWarnings) {
   ZipBuilder()
       .file("wave_start.mp4", read_bytes(dir_ / "ref.mp4"))
@@ -128,7 +149,8 @@ TEST_F(Preprocess, ManifestRecordsPairsDecisionsAndWarnings) {
       .file("wave.txt", "a hand waves")
       .write(dir_ / "one.zip");
   options_.frames = 33;  // 1.375 s: the 1 s clips are too short...
-  EXPECT_THROW(prepare_dataset(dir_ / "one.zip", dir_ / "work_short", "one.zip", options_), core::DatasetRejected);
+  EXPECT_THROW(prepare_dataset(dir_ / "one.zip", dir_ / "work_short", "one.zip", options_),
+               core::DatasetRejected);
   options_.auto_scale_input = true;  // ...unless fitted
   const auto prepared = prepare_dataset(dir_ / "one.zip", dir_ / "work", "one.zip", options_);
   std::ifstream in(prepared.manifest);
@@ -150,8 +172,10 @@ TEST_F(Preprocess, ManifestRecordsPairsDecisionsAndWarnings) {
 }
 
 TEST_F(Preprocess, DebugArchiveHoldsManifestViewableClipsAndPrompts) {
-  const auto prepared = prepare_dataset(dir_ / "clips.zip", dir_ / "work", "clips.zip", options_, /*debug=*/true);
-  write_debug_archive(prepared, dir_ / "debug_dataset.zip", {{"latents/extra.txt", dir_ / "work/manifest.json"}});
+  const auto prepared =
+      prepare_dataset(dir_ / "clips.zip", dir_ / "work", "clips.zip", options_, /*debug=*/true);
+  write_debug_archive(prepared, dir_ / "debug_dataset.zip",
+                      {{"latents/extra.txt", dir_ / "work/manifest.json"}});
   const auto extracted = extract_archive(dir_ / "debug_dataset.zip", dir_ / "debug_out", "debug_dataset.zip");
   std::vector<std::string> names;
   for (const auto& file : extracted.files) names.push_back(file.archive_path);

@@ -383,6 +383,10 @@ TEST_F(ServeTest, ValidationInputsAreCheckedBeforeTheExpensiveStages) {
        {{"prompt", "ZQX"}, {"reference_video_url", file_url("clips.zip")}},
        {"body", "validation", 0, "reference_video_url"},
        "clips.zip"},
+      {"reference video that cannot be downloaded",
+       {{"prompt", "ZQX"}, {"reference_video_url", file_url("gone.mp4")}},
+       {"body", "validation", 0, "reference_video_url"},
+       "gone.mp4"},
   };
   for (const auto& c : cases) {
     json body = request();
