@@ -100,9 +100,13 @@ InputPtr open_input(const std::filesystem::path& path) {
 CodecContextPtr open_decoder(const AVStream& stream, const std::filesystem::path& path) {
   const AVCodec* codec = avcodec_find_decoder(stream.codecpar->codec_id);
   if (codec == nullptr) {
-    throw core::InvalidInput(path.string() + ": no decoder for its " +
-                             std::string(avcodec_get_name(stream.codecpar->codec_id)) +
-                             " stream. Re-encode it as H.264/AAC.");
+    // A codec FFmpeg does not know at all has the id "none": say "unknown" and which kind of stream.
+    const std::string codec_name = stream.codecpar->codec_id == AV_CODEC_ID_NONE
+                                       ? "unknown-codec"
+                                       : std::string(avcodec_get_name(stream.codecpar->codec_id));
+    const char* kind = av_get_media_type_string(stream.codecpar->codec_type);
+    throw core::InvalidInput(path.string() + ": no decoder for its " + codec_name + " " +
+                             (kind ? kind : "media") + " stream. Re-encode it as H.264/AAC.");
   }
   CodecContextPtr context(avcodec_alloc_context3(codec));
   if (!context) throw std::bad_alloc();

@@ -79,6 +79,21 @@ std::vector<BadArchive> bad_archives() {
          write_raw(p, bytes);
        },
        "a_start.mp4", "is corrupt"},
+      {"EntryInflatingBeyondItsDeclaredSize",
+       [](auto& p, auto& c) {
+         Z().file("a_start.mp4", c.ok).file("a_end.mp4", c.ok).write(p);
+         // The first entry declares 100 bytes (in its local header and the central directory) but holds
+         // the whole clip.
+         auto bytes = read_bytes(p);
+         const auto declare_100 = [&](size_t at) {
+           bytes[at] = 100;
+           bytes[at + 1] = bytes[at + 2] = bytes[at + 3] = 0;
+         };
+         declare_100(22);
+         declare_100(bytes.find(std::string("PK\x01\x02")) + 24);
+         write_raw(p, bytes);
+       },
+       "a_start.mp4", "holds more data than its declared 100 bytes"},
       {"FileAndFolderOfOneName",
        [](auto& p, auto& c) {
          Z().file("set", "x").file("set/a_start.mp4", c.ok).file("set/a_end.mp4", c.ok).write(p);

@@ -66,5 +66,32 @@ TEST(DamagedMedia, AudioThatChangesFormatMidStreamIsRefusedNamingBothFormats) {
       << message;
 }
 
+TEST(DamagedMedia, AnAudioTrackWhoseDataWasWipedDecodesNoSamples) {
+  const TempDir dir;
+  TestClipOptions options;
+  options.frames = 24;
+  write_test_audio(dir / "voice.m4a", options);
+  write_wiped_mp4(dir / "voice.m4a", dir / "wiped.m4a");
+  const auto message = refusal([&] { decode_audio(dir / "wiped.m4a"); });
+  EXPECT_NE(message.find("wiped.m4a: its audio track holds no decodable samples"), std::string::npos)
+      << message;
+}
+
+TEST(DamagedMedia, AStreamWithNoDecoderIsRefusedNamingTheFile) {
+  const TempDir dir;
+  TestClipOptions options;
+  options.frames = 12;
+  write_test_clip(dir / "clip.mkv", options);
+  // Matroska names the codec by a string: one FFmpeg does not know leaves the stream without a decoder.
+  std::string bytes = read_bytes(dir / "clip.mkv");
+  const size_t codec = bytes.find("V_MPEG4/ISO/AVC");
+  ASSERT_NE(codec, std::string::npos);
+  bytes.replace(codec, 15, "V_XXXXX/ISO/AVC");
+  std::ofstream(dir / "unknown.mkv", std::ios::binary) << bytes;
+  const auto message = refusal([&] { fit_video(dir / "unknown.mkv", {64, 64, 9, 24.0}); });
+  EXPECT_NE(message.find("unknown.mkv: no decoder for its unknown-codec video stream"), std::string::npos)
+      << message;
+}
+
 }  // namespace
 }  // namespace avtrain::media
