@@ -6,7 +6,7 @@
 //   DATASET_ZIP, REFERENCE_VIDEO   the demo dataset (3 pairs) and a clip for the validation preview
 //   STEPS, SECONDS                 the server's --demo-steps, and the seconds of each preview (frames / fps)
 //   SCREENSHOTS                    the folder for the screenshots; AVTRAIN_WEB_DIR: web/ (its node_modules)
-//   CHROMIUM                       the browser
+//   CHROMIUM                       the browser; DEADLINE_MS: when to give up (the browser closed)
 // Exits 0 when every check passes; a failed check throws with what was seen.
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -31,6 +31,14 @@ const browser = await puppeteer.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
 });
+
+// The test that runs this script kills it when its own time is up, and a killed node leaves its browser
+// behind: end a little before that, closing the browser.
+const watchdog = setTimeout(async () => {
+  console.error("dashboard_check: out of time; closing the browser");
+  await browser.close().catch(() => {});
+  process.exit(1);
+}, Number(process.env.DEADLINE_MS || 390_000));
 
 // Console errors: any script error fails the run; a failed request only where the check expects one
 // (the 401 of the sign-in probe, the 422 of the bad field, the 499 result of the cancelled job).
@@ -263,5 +271,6 @@ try {
   assert.deepEqual(consoleErrors, [], "no console errors");
   log("all dashboard checks passed");
 } finally {
+  clearTimeout(watchdog);
   await browser.close();
 }

@@ -180,7 +180,8 @@ TEST(DashboardBrowser, SignInCheckSubmitWatchCancelAndPlayInChromium) {
                        {"REFERENCE_VIDEO", (dir / "demo" / "pairs" / "pair1_start.mp4").string()},
                        {"STEPS", std::to_string(kSteps)},
                        {"SECONDS", std::to_string(9.0 / 24.0)},
-                       {"SCREENSHOTS", screenshots.string()}},
+                       {"SCREENSHOTS", screenshots.string()},
+                       {"DEADLINE_MS", "390000"}},  // before the 420 s after which node is killed
                       std::chrono::seconds(420), server.log());
   EXPECT_NE(out.find("all dashboard checks passed"), std::string::npos) << out;
   for (const char* name : {"job-1280x800.png", "job-390x844.png", "jobs-390x844.png", "jobs-1280x800.png"})

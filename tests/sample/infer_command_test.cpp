@@ -69,6 +69,20 @@ void write_wav(const fs::path& path, int sample_rate, double seconds) {
   }
 }
 
+// In `dir`: reference.y4m (64x64, 12 frames at 24 fps) and lora.safetensors, a rank-2 LoRA on one video
+// self-attention projection of the tiny model (video width 32), trained at d = 2.
+void write_infer_inputs(const testing::TempDir& dir) {
+  write_y4m(dir / "reference.y4m", 64, 64, 12, 24);
+  torch::manual_seed(3);
+  core::write_tensors(
+      dir / "lora.safetensors",
+      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::randn({2, 32}) * 0.1},
+       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::randn({32, 2}) * 0.1}},
+      {{"reference_downscale_factor", "2"},
+       {"reference_spatial_scale_factor", "2"},
+       {"ss_reference_downscale_factor", "2"}});
+}
+
 // `avtrain ARGS...` run to its end with the tiny model cached in `dir`: exit code, stdout, stderr.
 struct Finished {
   int exit_code;
@@ -88,19 +102,8 @@ TEST(InferCommand, TinyModelWritesTheRequestedClipAndMirrorsTheLorasReferenceSca
   const auto binary = testing::avtrain_binary();
   if (!fs::exists(binary)) GTEST_SKIP() << binary << " was not built (AVTRAIN_WITH_SERVICE off)";
   const testing::TempDir dir("avtrain-infer");
-  write_y4m(dir / "reference.y4m", 64, 64, 12, 24);
+  write_infer_inputs(dir);
   write_wav(dir / "reference.wav", 16000, 0.5);
-  // A rank-2 LoRA on one video self-attention projection of the tiny model (video width 32), trained at d
-  // = 2.
-  torch::manual_seed(3);
-  core::write_tensors(
-      dir / "lora.safetensors",
-      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::randn({2, 32}) * 0.1},
-       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::randn({32, 2}) * 0.1}},
-      {{"reference_downscale_factor", "2"},
-       {"reference_spatial_scale_factor", "2"},
-       {"ss_reference_downscale_factor", "2"}});
-
   const std::vector<std::string> infer = {"infer",
                                           "--model",
                                           "tiny",
@@ -166,12 +169,7 @@ TEST(InferCommand, OptionsThatCannotWorkAreRefusedNamingTheOption) {
   const auto binary = testing::avtrain_binary();
   if (!fs::exists(binary)) GTEST_SKIP() << binary << " was not built (AVTRAIN_WITH_SERVICE off)";
   const testing::TempDir dir("avtrain-infer-options");
-  write_y4m(dir / "reference.y4m", 64, 64, 12, 24);
-  core::write_tensors(
-      dir / "lora.safetensors",
-      {{"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight", torch::zeros({2, 32})},
-       {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_B.weight", torch::zeros({32, 2})}},
-      {{"reference_downscale_factor", "2"}});
+  write_infer_inputs(dir);
   const std::vector<std::string> base = {"infer",
                                          "--model",
                                          "tiny",

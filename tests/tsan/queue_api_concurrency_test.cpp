@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -106,6 +107,18 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
   JobRunner runner(store, runner_settings);
   runner.start();
   std::thread server([&] { api.serve(&runner); });
+  // However the test ends (an ASSERT returns early), the runner, the API and the receiver stop and their
+  // threads are joined, so a failure is reported rather than ending the process.
+  struct StopAll {
+    std::function<void()> stop;
+    ~StopAll() { stop(); }
+  } stop_all{[&] {
+    runner.stop();
+    api.stop();
+    if (server.joinable()) server.join();
+    receiver.stop();
+    if (receiving.joinable()) receiving.join();
+  }};
   const int port = api.port();
   // cpp-httplib (an uninstrumented Debian library) initializes function-local statics (its response-line
   // regex) on first use; TSan cannot see that guard, so the first use happens before any client thread.
@@ -246,11 +259,6 @@ TEST(QueueApiConcurrency, ClientsOfEveryKindAtOnceGetConsistentAnswers) {
   }
   EXPECT_LE(cancelled, 3);
   EXPECT_TRUE(std::filesystem::is_empty(dir / "dataset-checks"));
-  runner.stop();
-  api.stop();
-  server.join();
-  receiver.stop();
-  receiving.join();
 }
 
 }  // namespace

@@ -40,7 +40,9 @@ std::optional<AspectRatio> parse_aspect_ratio(std::string_view text) {
   return std::nullopt;
 }
 
-std::string to_string(VideoSize size) { return std::to_string(size.width) + "x" + std::to_string(size.height); }
+std::string to_string(VideoSize size) {
+  return std::to_string(size.width) + "x" + std::to_string(size.height);
+}
 
 VideoSize bucket_size(Resolution resolution, AspectRatio aspect_ratio) {
   // Long side and short side of each resolution; 1:1 uses the long side for both (MISSION.md table).
@@ -78,7 +80,9 @@ std::string downscale_misfit(VideoSize size, int factor) {
   return why;
 }
 
-bool downscale_fits(VideoSize size, int factor) { return factor >= 1 && downscale_misfit(size, factor).empty(); }
+bool downscale_fits(VideoSize size, int factor) {
+  return factor >= 1 && downscale_misfit(size, factor).empty();
+}
 
 std::vector<int> fitting_downscale_factors(VideoSize size) {
   std::vector<int> factors;

@@ -3,6 +3,7 @@
 // (MISSION.md "Resolution buckets" and "Cross-field rules"; specs/trainer.md §1.2, §1.5; DECISIONS.md §14).
 // Torch-free: the request parser, media fitting, the dataset and the trainer all read the same rules.
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,9 @@ enum class AspectRatio { landscape_16_9, square_1_1, portrait_9_16 };
 inline constexpr Resolution kResolutions[] = {Resolution::low, Resolution::medium, Resolution::high};
 inline constexpr AspectRatio kAspectRatios[] = {AspectRatio::landscape_16_9, AspectRatio::square_1_1,
                                                 AspectRatio::portrait_9_16};
+// Their names in requests (the Literal values of resolution and aspect_ratio), in the same order.
+inline constexpr std::array<std::string_view, 3> kResolutionNames = {"low", "medium", "high"};
+inline constexpr std::array<std::string_view, 3> kAspectRatioNames = {"16:9", "1:1", "9:16"};
 
 // "low", "medium", "high" / "16:9", "1:1", "9:16": the request's spelling.
 std::string_view to_string(Resolution resolution);

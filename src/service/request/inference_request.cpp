@@ -24,18 +24,10 @@ constexpr std::array<std::string_view, 14> kFields = {"request_id",
                                                       "lora_strength",
                                                       "stg_scale",
                                                       "auto_scale_input"};
-constexpr std::array<std::string_view, 3> kResolutionNames = {"low", "medium", "high"};
-constexpr std::array<std::string_view, 3> kAspectRatioNames = {"16:9", "1:1", "9:16"};
 
 template <typename T, typename U>
 void take(const std::optional<U>& value, T& field) {
   if (value) field = static_cast<T>(*value);
-}
-
-void read_location(FieldReader& reader, std::string_view name, const std::string& url,
-                   const LocalFilePolicy& local_files) {
-  const auto check = check_location(url, reader.label_of(name), local_files);
-  if (!check.location) reader.add_problem(name, check.type, check.msg);
 }
 
 }  // namespace
@@ -58,12 +50,12 @@ InferenceRequestCheck check_inference_request_json(const Json& body, const Local
   if (const auto url =
           reader.string("reference_video_url", std::nullopt, "add the URL of the reference clip")) {
     request.reference_video_url = *url;
-    read_location(reader, "reference_video_url", *url, local_files);
+    check_location_field(reader, "reference_video_url", *url, local_files);
   }
   if (reader.present("reference_audio_url")) {
     if (const auto url = reader.string("reference_audio_url", std::nullopt)) {
       request.reference_audio_url = *url;
-      read_location(reader, "reference_audio_url", *url, local_files);
+      check_location_field(reader, "reference_audio_url", *url, local_files);
     }
   }
   take(reader.string("prompt", std::nullopt, "write what to generate, with the LoRA's trigger phrase"),

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "core/utf8.h"
+#include "service/request/field_reader.h"
 
 namespace avtrain::service {
 namespace {
@@ -215,5 +216,11 @@ std::string file_url(const std::filesystem::path& path) {
 }
 
 std::string url_path_segment(std::string_view text) { return percent_encode(text, ""); }
+
+void check_location_field(FieldReader& reader, std::string_view name, const std::string& url,
+                          const LocalFilePolicy& policy) {
+  const auto check = check_location(url, reader.label_of(name), policy);
+  if (!check.location) reader.add_problem(name, check.type, check.msg);
+}
 
 }  // namespace avtrain::service

@@ -16,6 +16,8 @@
 
 namespace avtrain::service {
 
+class FieldReader;
+
 class LocalFilePolicy {
  public:
   static LocalFilePolicy allow_any();                              // the CLI
@@ -52,6 +54,10 @@ struct LocationCheck {
   std::string msg;
 };
 LocationCheck check_location(std::string_view text, std::string_view field, const LocalFilePolicy& policy);
+// check_location on the request field `name` that `reader` read as `url`: its problem, if any, recorded at
+// the field (the training request's and the try-it request's locations).
+void check_location_field(FieldReader& reader, std::string_view name, const std::string& url,
+                          const LocalFilePolicy& policy);
 
 // The file:// URL of `path` made absolute: everything but unreserved characters and '/'
 // percent-encoded, so check_location reads back the same path (DECISIONS.md §30: the CLI's result URLs).

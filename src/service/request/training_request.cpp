@@ -47,8 +47,6 @@ constexpr std::array<std::string_view, 25> kRequestFields = {"training_data_url"
                                                              "validation_interval"};
 constexpr std::array<std::string_view, 3> kValidationFields = {"prompt", "reference_video_url",
                                                                "reference_audio_url"};
-constexpr std::array<std::string_view, 3> kResolutionNames = {"low", "medium", "high"};
-constexpr std::array<std::string_view, 3> kAspectRatioNames = {"16:9", "1:1", "9:16"};
 
 // "1", "1 or 2", "1, 2, 3, 5 or 6".
 std::string alternatives(const std::vector<std::string>& items) {
@@ -99,12 +97,6 @@ void snap_frames(TrainingRequest& request, int& frames, std::string_view field) 
   frames = snapped;
 }
 
-void read_location(FieldReader& reader, std::string_view name, const std::string& url,
-                   const LocalFilePolicy& local_files) {
-  const auto check = check_location(url, reader.label_of(name), local_files);
-  if (!check.location) reader.add_problem(name, check.type, check.msg);
-}
-
 std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& validity,
                                              const LocalFilePolicy& local_files, RequestParsing parsing,
                                              std::vector<core::Problem>& problems,
@@ -148,13 +140,13 @@ std::vector<ValidationEntry> read_validation(FieldReader& reader, Validity& vali
             entry_reader.string("reference_video_url", std::nullopt,
                                 "add the URL of the reference clip (video with audio) to transform")) {
       entry.reference_video_url = *video;
-      read_location(entry_reader, "reference_video_url", *video, local_files);
+      check_location_field(entry_reader, "reference_video_url", *video, local_files);
     }
     // Optional without a default: null means absent (DECISIONS.md §19: the video's own audio).
     if (entry_reader.present("reference_audio_url")) {
       if (const auto audio = entry_reader.string("reference_audio_url", std::nullopt)) {
         entry.reference_audio_url = *audio;
-        read_location(entry_reader, "reference_audio_url", *audio, local_files);
+        check_location_field(entry_reader, "reference_audio_url", *audio, local_files);
       }
     }
     entry_reader.check_unknown(kValidationFields);
@@ -295,7 +287,7 @@ RequestCheck check_training_request_json(const Json& body, const LocalFilePolicy
                     "add the URL of the .zip of clip pairs (<name>_start / <name>_end, each with audio)"),
       request.training_data_url, "training_data_url");
   if (valid.ok({"training_data_url"})) {
-    read_location(reader, "training_data_url", request.training_data_url, local_files);
+    check_location_field(reader, "training_data_url", request.training_data_url, local_files);
   }
   valid.take(reader.string("trigger_phrase", ""), request.trigger_phrase, "trigger_phrase");
   valid.take(reader.integer_choice("rank", 32, kLoraRanks), request.rank, "rank");
